@@ -1,0 +1,9 @@
+/* kernels_f32.c: the float32 kernels, the shared body compiled with real = float. */
+#include "fastlstm.h"
+
+#define real float
+#define FL_FN(name) name##_f32
+#define FL_EXP expf
+#define FL_TANH tanhf
+#include "lstm_impl.h"
+#include "seed_impl.h"

@@ -1,0 +1,340 @@
+/*
+ * lstm_impl.h: the body of every kernel, written once for `real` and compiled twice
+ * (kernels_f32.c, kernels_f64.c define `real`, FL_FN and the math functions, then include this).
+ *
+ * Structure (see DESIGN.md, "Kernels"): the input projection of all steps is one GEMM before the
+ * time loop; each step adds only h_{t-1} @ W_hh^T into its row block and runs one fused
+ * elementwise pass (gate_forward); backward runs the fused pass in reverse (gate_backward),
+ * one GEMM per step for dh_{t-1}, and the weight gradients as whole-sequence GEMMs after the loop.
+ * Dims: see fastlstm.h.
+ */
+
+#include <math.h>
+#include <string.h>
+
+/* The plain loops are compiled for AVX2+FMA and AVX-512 as well as the baseline, picked at load
+ * time (GCC/clang function multi-versioning): wider SIMD only through runtime dispatch, so the
+ * wheel still runs on any x86-64. */
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(FL_NO_CLONES) && !defined(__SANITIZE_ADDRESS__)
+#define FL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FL_CLONES
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* GEMM                                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Dot product with eight independent partial sums, so the compiler can keep them in one SIMD
+ * register without reassociating (we never build with -ffast-math). */
+static inline real FL_FN(dot)(const real *x, const real *y, int n)
+{
+    real s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int p = 0;
+    for (; p + 8 <= n; p += 8)
+        for (int q = 0; q < 8; q++) s[q] += x[p + q] * y[p + q];
+    for (; p < n; p++) s[0] += x[p] * y[p];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+FL_CLONES
+void FL_FN(fl_gemm_naive)(int trans_a, int trans_b, int m, int n, int k, real alpha,
+                          const real *a, int lda, const real *b, int ldb, real beta,
+                          real *c, int ldc)
+{
+    for (int i = 0; i < m; i++) {
+        real *ci = c + (long long)i * ldc;
+        if (beta == 0) {
+            for (int j = 0; j < n; j++) ci[j] = 0; /* like BLAS: C's old NaNs do not leak */
+        } else if (beta != 1) {
+            for (int j = 0; j < n; j++) ci[j] *= beta;
+        }
+    }
+    if (k == 0 || alpha == 0) return;
+    if (!trans_b) {
+        /* C[i, :] += alpha * op(A)[i, p] * B[p, :]: contiguous rows, vectorises over j. */
+        for (int i = 0; i < m; i++) {
+            real *ci = c + (long long)i * ldc;
+            for (int p = 0; p < k; p++) {
+                real aip = alpha * (trans_a ? a[(long long)p * lda + i] : a[(long long)i * lda + p]);
+                const real *bp = b + (long long)p * ldb;
+                for (int j = 0; j < n; j++) ci[j] += aip * bp[j];
+            }
+        }
+    } else if (!trans_a) {
+        /* C[i, j] += alpha * A[i, :] . B[j, :]: two contiguous rows. */
+        for (int i = 0; i < m; i++) {
+            real *ci = c + (long long)i * ldc;
+            const real *ai = a + (long long)i * lda;
+            for (int j = 0; j < n; j++) ci[j] += alpha * FL_FN(dot)(ai, b + (long long)j * ldb, k);
+        }
+    } else {
+        /* A^T B^T: never on a hot path here; kept for completeness of the contract. */
+        for (int i = 0; i < m; i++) {
+            real *ci = c + (long long)i * ldc;
+            for (int j = 0; j < n; j++) {
+                real s = 0;
+                for (int p = 0; p < k; p++)
+                    s += a[(long long)p * lda + i] * b[(long long)j * ldb + p];
+                ci[j] += alpha * s;
+            }
+        }
+    }
+}
+
+/* Below this many multiply-adds a BLAS call costs more than it computes (call overhead,
+ * packing, thread wake-up); the plain loops win. Chosen by bench/bench_gemm_threshold.py. */
+#ifndef FL_GEMM_BLAS_MIN_MACS
+#define FL_GEMM_BLAS_MIN_MACS 24576LL
+#endif
+
+static inline void FL_FN(gemm)(FL_FN(fl_gemm) blas, int trans_a, int trans_b, int m, int n, int k,
+                               real alpha, const real *a, int lda, const real *b, int ldb,
+                               real beta, real *c, int ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (blas != NULL && k > 0 && (long long)m * n * k >= FL_GEMM_BLAS_MIN_MACS)
+        blas(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        FL_FN(fl_gemm_naive)(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Gate math                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Exact sigmoid that never overflows: exp of a non-positive number only. */
+static inline real FL_FN(sigmoid_exact)(real x)
+{
+    if (x >= 0) return 1 / (1 + FL_EXP(-x));
+    real e = FL_EXP(x);
+    return e / (1 + e);
+}
+
+/* The seed class's sigmoid, 1 / (1 + exp(-clip(x, -15, 15))); NaN passes through the clip as
+ * it does in np.clip. */
+static inline real FL_FN(sigmoid_clip15)(real x)
+{
+    real y = x < -15 ? (real)-15 : (x > 15 ? (real)15 : x);
+    return 1 / (1 + FL_EXP(-y));
+}
+
+/* Fused forward pass over B rows: preactivations in `gates` (B, G) become the activated gates
+ * (in place), then c_t = f c_{t-1} + i g and h_t = o tanh(c_t). c_prev may alias c_out
+ * (inference updates the cell in place); c_prev NULL means zeros. */
+static void FL_FN(gate_forward)(real *hidden, int ld_hidden, real *c_out, real *gates,
+                                const real *c_prev, int B, int H, int sigmoid_mode)
+{
+    const int G = 4 * H;
+    for (int r = 0; r < B; r++) {
+        real *g = gates + (long long)r * G;
+        real *h_row = hidden + (long long)r * ld_hidden;
+        real *c_row = c_out + (long long)r * H;
+        const real *cp_row = c_prev ? c_prev + (long long)r * H : NULL;
+        for (int j = 0; j < H; j++) {
+            real gi, gf, go;
+            if (sigmoid_mode == FL_SIGMOID_CLIP15) {
+                gi = FL_FN(sigmoid_clip15)(g[FL_GATE_I * H + j]);
+                gf = FL_FN(sigmoid_clip15)(g[FL_GATE_F * H + j]);
+                go = FL_FN(sigmoid_clip15)(g[FL_GATE_O * H + j]);
+            } else {
+                gi = FL_FN(sigmoid_exact)(g[FL_GATE_I * H + j]);
+                gf = FL_FN(sigmoid_exact)(g[FL_GATE_F * H + j]);
+                go = FL_FN(sigmoid_exact)(g[FL_GATE_O * H + j]);
+            }
+            real gg = FL_TANH(g[FL_GATE_G * H + j]);
+            real cp = cp_row ? cp_row[j] : 0;
+            real c = gf * cp + gi * gg;
+            g[FL_GATE_I * H + j] = gi;
+            g[FL_GATE_F * H + j] = gf;
+            g[FL_GATE_G * H + j] = gg;
+            g[FL_GATE_O * H + j] = go;
+            c_row[j] = c;
+            h_row[j] = go * FL_TANH(c);
+        }
+    }
+}
+
+/* Fused backward pass over B rows. In: dh (B, H), the total gradient reaching h_t; dc (B, H),
+ * the gradient reaching c_t from step t+1; the kept gates and cell of step t; c_prev (NULL =
+ * zeros). Out: d_gates (B, G), the gradient of the preactivations; dc becomes dL/dc_{t-1}.
+ * The sigmoid derivative is s (1 - s) for both sigmoids, as in the seed's backward. */
+static void FL_FN(gate_backward)(real *d_gates, real *dc, const real *dh, const real *gates,
+                                 const real *cell, const real *c_prev, int B, int H)
+{
+    const int G = 4 * H;
+    for (int r = 0; r < B; r++) {
+        const real *g = gates + (long long)r * G;
+        real *dg = d_gates + (long long)r * G;
+        const real *c_row = cell + (long long)r * H;
+        const real *cp_row = c_prev ? c_prev + (long long)r * H : NULL;
+        const real *dh_row = dh + (long long)r * H;
+        real *dc_row = dc + (long long)r * H;
+        for (int j = 0; j < H; j++) {
+            real gi = g[FL_GATE_I * H + j], gf = g[FL_GATE_F * H + j];
+            real gg = g[FL_GATE_G * H + j], go = g[FL_GATE_O * H + j];
+            real tc = FL_TANH(c_row[j]);
+            real d_h = dh_row[j];
+            real d_c = dc_row[j] + d_h * go * (1 - tc * tc);
+            real cp = cp_row ? cp_row[j] : 0;
+            dg[FL_GATE_O * H + j] = d_h * tc * go * (1 - go);
+            dg[FL_GATE_G * H + j] = d_c * gi * (1 - gg * gg);
+            dg[FL_GATE_I * H + j] = d_c * gg * gi * (1 - gi);
+            dg[FL_GATE_F * H + j] = d_c * cp * gf * (1 - gf);
+            dc_row[j] = d_c * gf;
+        }
+    }
+}
+
+/* Every bias row of a (rows, G) block set to `bias`: the starting value the input GEMM adds to. */
+static void FL_FN(fill_rows)(real *dst, const real *bias, long long rows, int G)
+{
+    for (long long r = 0; r < rows; r++) memcpy(dst + r * G, bias, sizeof(real) * (size_t)G);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* One cell step                                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+fl_status FL_FN(fl_cell_step)(real *h_out, real *c_out, real *gates_out, real *scratch,
+                              const real *x, const real *h_prev, const real *c_prev,
+                              const real *w_ih, int ld_ih, const real *w_hh, int ld_hh,
+                              const real *bias, int B, int I, int H)
+{
+    if (B < 0 || I < 0 || H < 1 || !h_out || !c_out || !scratch || !x || !h_prev || !c_prev ||
+        !w_ih || !w_hh || !bias)
+        return FL_ERR_ARG;
+    const int G = 4 * H;
+    FL_FN(fill_rows)(scratch, bias, B, G);
+    FL_FN(fl_gemm_naive)(0, 1, B, G, I, 1, x, I, w_ih, ld_ih, 1, scratch, G);
+    FL_FN(fl_gemm_naive)(0, 1, B, G, H, 1, h_prev, H, w_hh, ld_hh, 1, scratch, G);
+    FL_FN(gate_forward)(h_out, H, c_out, scratch, c_prev, B, H, FL_SIGMOID_EXACT);
+    if (gates_out) memcpy(gates_out, scratch, sizeof(real) * (size_t)B * (size_t)G);
+    return FL_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sequence forward / backward, one layer, one direction                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *gates,
+                                real *c_last, const real *x, int ld_x, const real *h0,
+                                const real *c0, const real *w_ih, int ld_ih, const real *w_hh,
+                                int ld_hh, const real *bias, int T, int B, int I, int H,
+                                int reverse, int sigmoid_mode, FL_FN(fl_gemm) gemm)
+{
+    if (T < 0 || B < 0 || I < 0 || H < 1 || ld_hidden < H || ld_x < I || ld_ih < I ||
+        ld_hh < H || !hidden || !gates || !x || !w_ih || !w_hh || !bias ||
+        (cell == NULL && c_last == NULL))
+        return FL_ERR_ARG;
+    if (T == 0 || B == 0) return FL_OK;
+    const int G = 4 * H;
+    const long long step_h = (long long)B * ld_hidden; /* hidden rows of one step */
+    const long long step_c = (long long)B * H;
+    const long long step_g = (long long)B * G;
+
+    /* 1. Input projection of every step at once: gates (T*B, G) = x (T*B, I) @ W_ih^T + bias. */
+    FL_FN(fill_rows)(gates, bias, (long long)T * B, G);
+    FL_FN(gemm)(gemm, 0, 1, T * B, G, I, 1, x, ld_x, w_ih, ld_ih, 1, gates, G);
+
+    /* 2. The recurrence: per step one GEMM and one fused pass. */
+    for (int s = 0; s < T; s++) {
+        const int t = reverse ? T - 1 - s : s;
+        const int tp = reverse ? t + 1 : t - 1; /* the step whose state feeds t */
+        real *g_t = gates + t * step_g;
+        const real *h_prev = s == 0 ? h0 : hidden + tp * step_h;
+        const int ld_prev = s == 0 ? H : ld_hidden;
+        if (h_prev) FL_FN(gemm)(gemm, 0, 1, B, G, H, 1, h_prev, ld_prev, w_hh, ld_hh, 1, g_t, G);
+        const real *c_prev;
+        real *c_t;
+        if (cell) {
+            c_prev = s == 0 ? c0 : cell + tp * step_c;
+            c_t = cell + t * step_c;
+        } else {
+            c_prev = s == 0 ? c0 : c_last; /* in place: each element reads only itself */
+            c_t = c_last;
+        }
+        FL_FN(gate_forward)(hidden + t * step_h, ld_hidden, c_t, g_t, c_prev, B, H, sigmoid_mode);
+    }
+    if (cell && c_last) {
+        const int t_last = reverse ? 0 : T - 1;
+        memcpy(c_last, cell + t_last * step_c, sizeof(real) * (size_t)step_c);
+    }
+    return FL_OK;
+}
+
+fl_status FL_FN(fl_seq_backward)(real *dx, int ld_dx, real *dh0, real *dc0, real *dw_ih,
+                                 int ld_dw_ih, real *dw_hh, int ld_dw_hh, real *dbias,
+                                 real *d_gates, real *dh, real *dc, const real *dy, int ld_dy,
+                                 const real *dh_last, const real *dc_last, const real *x,
+                                 int ld_x, const real *h0, const real *c0, const real *hidden,
+                                 int ld_hidden, const real *cell, const real *gates,
+                                 const real *w_ih, int ld_ih, const real *w_hh, int ld_hh,
+                                 int T, int B, int I, int H, int reverse, FL_FN(fl_gemm) gemm)
+{
+    if (T < 0 || B < 0 || I < 0 || H < 1 || ld_hidden < H || ld_x < I || ld_ih < I ||
+        ld_hh < H || ld_dw_ih < I || ld_dw_hh < H || (dx && ld_dx < I) || (dy && ld_dy < H) ||
+        !dw_ih || !dw_hh || !dbias || !d_gates || !dh || !dc || !x || !hidden || !cell ||
+        !gates || !w_ih || !w_hh)
+        return FL_ERR_ARG;
+    const int G = 4 * H;
+    const long long step_h = (long long)B * ld_hidden;
+    const long long step_c = (long long)B * H;
+    const long long step_g = (long long)B * G;
+    const long long rows = (long long)T * B;
+
+    for (int r = 0; r < G; r++) {
+        memset(dw_ih + (long long)r * ld_dw_ih, 0, sizeof(real) * (size_t)I);
+        memset(dw_hh + (long long)r * ld_dw_hh, 0, sizeof(real) * (size_t)H);
+    }
+    memset(dbias, 0, sizeof(real) * (size_t)G);
+    if (dh_last) memcpy(dh, dh_last, sizeof(real) * (size_t)step_c);
+    else memset(dh, 0, sizeof(real) * (size_t)step_c);
+    if (dc_last) memcpy(dc, dc_last, sizeof(real) * (size_t)step_c);
+    else memset(dc, 0, sizeof(real) * (size_t)step_c);
+
+    /* 1. The recurrence in reverse order of the forward pass. */
+    for (int s = T - 1; s >= 0; s--) {
+        const int t = reverse ? T - 1 - s : s;
+        const int tp = reverse ? t + 1 : t - 1;
+        if (dy) {
+            for (int r = 0; r < B; r++) {
+                const real *dy_row = dy + ((long long)t * B + r) * ld_dy;
+                real *dh_row = dh + (long long)r * H;
+                for (int j = 0; j < H; j++) dh_row[j] += dy_row[j];
+            }
+        }
+        const real *c_prev = s == 0 ? c0 : cell + tp * step_c;
+        real *dg_t = d_gates + t * step_g;
+        FL_FN(gate_backward)(dg_t, dc, dh, gates + t * step_g, cell + t * step_c, c_prev, B, H);
+        /* dh_{t-1} = dG_t (B, G) @ W_hh (G, H) */
+        FL_FN(gemm)(gemm, 0, 0, B, H, G, 1, dg_t, G, w_hh, ld_hh, 0, dh, H);
+    }
+    if (dh0) memcpy(dh0, dh, sizeof(real) * (size_t)step_c);
+    if (dc0) memcpy(dc0, dc, sizeof(real) * (size_t)step_c);
+    if (rows == 0) return FL_OK;
+
+    /* 2. Weight gradients over all steps at once. */
+    for (long long r = 0; r < rows; r++) {
+        const real *dg = d_gates + r * G;
+        for (int j = 0; j < G; j++) dbias[j] += dg[j];
+    }
+    /* dW_ih (G, I) = dG^T (G, T*B) @ X (T*B, I) */
+    FL_FN(gemm)(gemm, 1, 0, G, I, (int)rows, 1, d_gates, G, x, ld_x, 0, dw_ih, ld_dw_ih);
+    /* dW_hh (G, H) = sum_t dG_t^T h_{prev(t)}: the steps whose predecessor is a row block of
+     * `hidden` form one GEMM; the first processed step pairs with h0. */
+    if (T > 1) {
+        const real *dg_from = reverse ? d_gates : d_gates + step_g;
+        const real *h_from = reverse ? hidden + step_h : hidden;
+        FL_FN(gemm)(gemm, 1, 0, G, H, (T - 1) * B, 1, dg_from, G, h_from, ld_hidden, 0, dw_hh,
+                    ld_dw_hh);
+    }
+    if (h0) {
+        const real *dg_first = reverse ? d_gates + (T - 1) * step_g : d_gates;
+        FL_FN(gemm)(gemm, 1, 0, G, H, B, 1, dg_first, G, h0, H, 1, dw_hh, ld_dw_hh);
+    }
+    /* dX (T*B, I) = dG (T*B, G) @ W_ih (G, I) */
+    if (dx) FL_FN(gemm)(gemm, 0, 0, (int)rows, I, G, 1, d_gates, G, w_ih, ld_ih, 0, dx, ld_dx);
+    return FL_OK;
+}

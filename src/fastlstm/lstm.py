@@ -1,0 +1,405 @@
+"""fastlstm.LSTM, the drop-in replacement for notebook 001's class, and fastlstm.lstm_step.
+
+Same constructor, attributes, random draws, methods, returns and printed lines as
+:class:`fastlstm.reference.LSTM`; the math runs in the C kernels (csrc/seed_impl.h), a whole
+sequence per call, and ``train`` runs up to ten epochs per call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._core import NonFiniteLossError
+from ._validation import (as_sequence, check_positive_int, check_real, check_shape,
+                          resolve_dtype, shape_str, to_array)
+
+__all__ = ["LSTM", "lstm_step", "NonFiniteLossError", "GATE_ORDER"]
+
+#: Gate order of every packed buffer in fastlstm (the C enum fl_gate in csrc/fastlstm.h).
+GATE_ORDER = ("i", "f", "g", "o")
+_GATE_ROW = {name: k for k, name in enumerate(GATE_ORDER)}
+
+# The seed's names for each gate's weight and bias, and the row block of the packed W each
+# occupies (seed "c" is the candidate, "g" here).
+_SEED_WEIGHTS = {"Wi": "i", "Wf": "f", "Wc": "g", "Wo": "o"}
+_SEED_BIASES = {"bi": "i", "bf": "f", "bc": "g", "bo": "o"}
+
+
+def _gate_property(gate, kind):
+    row = _GATE_ROW[gate]
+
+    def get(self):
+        H = self.hidden_size
+        return (self._W if kind == "W" else self._b)[row * H:(row + 1) * H]
+
+    def set_(self, value):
+        name = {v: k for k, v in (_SEED_WEIGHTS if kind == "W" else _SEED_BIASES).items()}[gate]
+        self._assign(get(self), value, name)
+
+    return property(get, set_, doc=f"Gate {gate!r} {'weights' if kind == 'W' else 'bias'}: a "
+                    "view into the model's packed parameters; assigning copies into it.")
+
+
+class LSTM:
+    """An LSTM with a dense head, notebook 001's class on C kernels.
+
+    Parameters
+    ----------
+    input_size, hidden_size, output_size : int
+        Sizes I, H, O.
+    learning_rate : float, default 0.01
+        SGD step of :meth:`backward` and :meth:`train`.
+    dtype : {np.float64, np.float32}, default np.float64
+        Precision of the weights and the computation. Weights are always drawn in float64 (as the
+        seed) and then cast, so ``np.random.seed(s)`` gives the same weights in both.
+    verbose : bool, default True
+        Whether :meth:`train` prints ``Epoch {e}, Loss: {l:.6f}`` every 10 epochs.
+    clip : float or None, default 5.0
+        Every gradient is clipped elementwise to ``[-clip, clip]`` before the update (the seed's
+        ``np.clip(dparam, -5, 5)``); None turns clipping off.
+
+    Attributes
+    ----------
+    Wf, Wi, Wc, Wo : ndarray (H, H + I)
+        Gate weights acting on ``[h_prev, x_t]`` (views into one packed buffer in gate order
+        i, f, g, o; assigning to them copies into it).
+    bf, bi, bc, bo : ndarray (H, 1)
+    Wy : ndarray (O, H)
+    by : ndarray (O, 1)
+    After :meth:`forward`: ``inputs``, ``h_states``, ``c_states``, ``f_gates``, ``i_gates``,
+    ``c_tildes``, ``o_gates`` as lists of column vectors, like the seed.
+    """
+
+    Wi = _gate_property("i", "W")
+    Wf = _gate_property("f", "W")
+    Wc = _gate_property("g", "W")
+    Wo = _gate_property("o", "W")
+    bi = _gate_property("i", "b")
+    bf = _gate_property("f", "b")
+    bc = _gate_property("g", "b")
+    bo = _gate_property("o", "b")
+
+    def __init__(self, input_size, hidden_size, output_size, learning_rate=0.01, *,
+                 dtype=np.float64, verbose=True, clip=5.0):
+        self.input_size = check_positive_int(input_size, "input_size")
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size")
+        self.output_size = check_positive_int(output_size, "output_size")
+        self.learning_rate = check_real(learning_rate, "learning_rate")
+        self.clip = check_real(clip, "clip", minimum=0.0, allow_none=True)
+        self.verbose = bool(verbose)
+        self.dtype = resolve_dtype(dtype)
+        self._allocate()
+        H, I, O = self.hidden_size, self.input_size, self.output_size
+        # The seed's draws, in its order: Wf, Wi, Wc, Wo, then Wy, each randn * 0.01.
+        for name in ("Wf", "Wi", "Wc", "Wo"):
+            getattr(self, name)[...] = np.random.randn(H, H + I) * 0.01
+        self._Wy[...] = np.random.randn(O, H) * 0.01
+        self._cache = None
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    def _allocate(self):
+        """One allocation for all parameters, with named views (llm.c style)."""
+        H, I, O = self.hidden_size, self.input_size, self.output_size
+        G, K = 4 * H, H + I
+        sizes = {"W": G * K, "b": G, "Wy": O * H, "by": O}
+        self._params = np.zeros(sum(sizes.values()), dtype=self.dtype)
+        views, start = {}, 0
+        for key, n in sizes.items():
+            views[key] = self._params[start:start + n]
+            start += n
+        self._flat = views
+        self._W = views["W"].reshape(G, K)
+        self._b = views["b"].reshape(G, 1)
+        self._Wy = views["Wy"].reshape(O, H)
+        self._by = views["by"].reshape(O, 1)
+
+    def _assign(self, target, value, name):
+        arr = to_array(value, name, self.dtype)
+        if arr.shape != target.shape:
+            raise ValueError(f"{name}: expected shape {shape_str(target.shape)}, "
+                             f"got {shape_str(arr.shape)}")
+        target[...] = arr
+
+    @property
+    def Wy(self):
+        """Output layer weights (O, H)."""
+        return self._Wy
+
+    @Wy.setter
+    def Wy(self, value):
+        self._assign(self._Wy, value, "Wy")
+
+    @property
+    def by(self):
+        """Output layer bias (O, 1)."""
+        return self._by
+
+    @by.setter
+    def by(self, value):
+        self._assign(self._by, value, "by")
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for key in ("_flat", "_W", "_b", "_Wy", "_by"):
+            del state[key]
+        return state
+
+    def __setstate__(self, state):
+        params = state.pop("_params")
+        self.__dict__.update(state)
+        self._allocate()
+        self._params[...] = params
+
+    def sigmoid(self, x):
+        """The seed's clipped sigmoid, 1 / (1 + exp(-clip(x, -15, 15))) (NumPy, for users)."""
+        return 1 / (1 + np.exp(-np.clip(x, -15, 15)))
+
+    def __repr__(self):
+        return (f"LSTM(input_size={self.input_size}, hidden_size={self.hidden_size}, "
+                f"output_size={self.output_size}, learning_rate={self.learning_rate}, "
+                f"dtype={self.dtype.name})")
+
+    # -- forward / backward -------------------------------------------------------------------
+
+    def _buffers(self, T):
+        H, O = self.hidden_size, self.output_size
+        return (np.empty((T, H), self.dtype), np.empty((T, H), self.dtype),
+                np.empty((T, 4 * H), self.dtype), np.empty((T, O), self.dtype))
+
+    def forward(self, inputs):
+        """Run one sequence from zero state.
+
+        Parameters
+        ----------
+        inputs : sequence of T steps
+            A list of scalars (input_size 1), of ``(I,)`` vectors or ``(I, 1)`` columns, or an
+            array ``(T,)``, ``(T, I)`` or ``(T, I, 1)``.
+
+        Returns
+        -------
+        h_states : list of T arrays (H, 1)
+        outputs : list of T arrays (O, 1)
+        """
+        x = as_sequence(inputs, "inputs", self.input_size, self.dtype)
+        T = x.shape[0]
+        hidden, cell, gates, outputs = self._buffers(T)
+        f = self._flat
+        _core.seed_forward(hidden.reshape(-1), cell.reshape(-1), gates.reshape(-1),
+                           outputs.reshape(-1), x.reshape(-1), f["W"], f["b"], f["Wy"], f["by"],
+                           T, self.input_size, self.hidden_size, self.output_size)
+        self._cache = (inputs, x, hidden, cell, gates, outputs)
+        return self.h_states, list(outputs[:, :, None])
+
+    def _cached(self, name):
+        if self._cache is None:
+            raise AttributeError(f"{name} exists after forward(); call forward(inputs) first")
+        return self._cache
+
+    def _gate_list(self, gate, name):
+        gates = self._cached(name)[4]
+        H, row = self.hidden_size, _GATE_ROW[gate]
+        return list(gates[:, row * H:(row + 1) * H, None])
+
+    inputs = property(lambda self: self._cached("inputs")[0],
+                      doc="The inputs of the last forward, as given.")
+    h_states = property(lambda self: list(self._cached("h_states")[2][:, :, None]),
+                        doc="Hidden states (H, 1) of each step of the last forward.")
+    c_states = property(lambda self: list(self._cached("c_states")[3][:, :, None]),
+                        doc="Cell states (H, 1) of each step of the last forward.")
+    i_gates = property(lambda self: self._gate_list("i", "i_gates"), doc="Input gates (H, 1).")
+    f_gates = property(lambda self: self._gate_list("f", "f_gates"), doc="Forget gates (H, 1).")
+    c_tildes = property(lambda self: self._gate_list("g", "c_tildes"),
+                        doc="Candidate cell values (H, 1).")
+    o_gates = property(lambda self: self._gate_list("o", "o_gates"), doc="Output gates (H, 1).")
+
+    def backward(self, targets):
+        """BPTT through the last forward, clipped SGD update; returns the loss / T.
+
+        Parameters
+        ----------
+        targets : sequence of T steps
+            Same forms as ``inputs`` of :meth:`forward`, with output_size values per step; T
+            must equal the length of the last forward's inputs.
+        """
+        if self._cache is None:
+            raise RuntimeError("backward() needs a forward() first: it differentiates the last "
+                               "forward pass")
+        _, x, hidden, cell, gates, outputs = self._cache
+        T = x.shape[0]
+        y = as_sequence(targets, "targets", self.output_size, self.dtype)
+        if y.shape[0] != T:
+            raise ValueError(f"targets: expected {T} time steps (the length of the last forward's "
+                             f"inputs), shape ({T}, {self.output_size}), got "
+                             f"{shape_str(y.shape)}")
+        work = np.empty(_core.seed_workspace_size(T, self.input_size, self.hidden_size,
+                                                  self.output_size), self.dtype)
+        f = self._flat
+        return _core.seed_backward(f["W"], f["b"], f["Wy"], f["by"], work, y.reshape(-1),
+                                   x.reshape(-1), hidden.reshape(-1), cell.reshape(-1),
+                                   gates.reshape(-1), outputs.reshape(-1), T, self.input_size,
+                                   self.hidden_size, self.output_size,
+                                   float(self.learning_rate), self._clip_value())
+
+    def _clip_value(self):
+        return 0.0 if self.clip is None else float(self.clip)
+
+    # -- training -----------------------------------------------------------------------------
+
+    def _pack(self, X_train, y_train):
+        """All sequences end to end, (rows, I) and (rows, O), with their start offsets."""
+        try:
+            n = len(X_train)
+        except TypeError:
+            raise TypeError(f"X_train must be a list or array of sequences, got "
+                            f"{type(X_train).__name__}") from None
+        try:
+            n_y = len(y_train)
+        except TypeError:
+            raise TypeError(f"y_train must be a list or array of sequences, got "
+                            f"{type(y_train).__name__}") from None
+        if n == 0:
+            raise ValueError("X_train is empty: expected at least one sequence, got 0")
+        if n_y != n:
+            raise ValueError(f"y_train: expected {n} target sequences (one per sequence of "
+                             f"X_train), got {n_y}")
+        xs, ys = [], []
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        for k in range(n):
+            x = as_sequence(X_train[k], f"X_train[{k}]", self.input_size, self.dtype)
+            y = as_sequence(y_train[k], f"y_train[{k}]", self.output_size, self.dtype)
+            if y.shape[0] != x.shape[0]:
+                raise ValueError(f"y_train[{k}]: expected {x.shape[0]} time steps like "
+                                 f"X_train[{k}], got {y.shape[0]}")
+            xs.append(x)
+            ys.append(y)
+            offsets[k + 1] = offsets[k] + x.shape[0]
+        return np.concatenate(xs).reshape(-1), np.concatenate(ys).reshape(-1), offsets
+
+    def train(self, X_train, y_train, epochs=100):
+        """Train sequence by sequence, in order, as the seed does.
+
+        Parameters
+        ----------
+        X_train : list of input sequences (each as :meth:`forward` accepts)
+        y_train : list of target sequences, one per input sequence, of the same lengths
+        epochs : int
+
+        Returns
+        -------
+        losses : list of float
+            The mean loss of each epoch. ``Epoch {e}, Loss: {l:.6f}`` is printed every 10
+            epochs when ``verbose``.
+
+        Raises
+        ------
+        NonFiniteLossError
+            If a loss becomes NaN or inf; the weights stay at their last finite values and
+            ``err.losses`` holds the completed epochs' losses.
+        """
+        epochs = check_positive_int(epochs, "epochs", minimum=0)
+        x_all, y_all, offsets = self._pack(X_train, y_train)
+        I, H, O = self.input_size, self.hidden_size, self.output_size
+        t_max = int(np.max(np.diff(offsets)))
+        hidden, cell, gates, outputs = self._buffers(t_max)
+        work = np.empty(_core.seed_workspace_size(t_max, I, H, O), self.dtype)
+        f = self._flat
+        losses = []
+        epoch = 0
+        while epoch < epochs:
+            # Run up to the next printed epoch in one C call.
+            chunk = min(epochs - epoch, 10 - epoch % 10)
+            chunk_losses = np.zeros(chunk, dtype=np.float64)
+            try:
+                _core.seed_train(f["W"], f["b"], f["Wy"], f["by"], chunk_losses,
+                                 hidden.reshape(-1), cell.reshape(-1), gates.reshape(-1),
+                                 outputs.reshape(-1), work, x_all, y_all, offsets, chunk, I, H, O,
+                                 float(self.learning_rate), self._clip_value())
+            except NonFiniteLossError as err:
+                losses.extend(chunk_losses[:err.epochs_done].tolist())
+                err.losses = losses
+                raise
+            for k in range(chunk):
+                losses.append(float(chunk_losses[k]))
+                if self.verbose and (epoch + k) % 10 == 0:
+                    print(f"Epoch {epoch + k}, Loss: {chunk_losses[k]:.6f}")
+            epoch += chunk
+        self._cache = None
+        return losses
+
+
+# ------------------------------------------------------------------------------------------------
+# lstm_step
+# ------------------------------------------------------------------------------------------------
+
+def _common_dtype(arrays):
+    dts = [a.dtype for a in arrays]
+    return np.dtype(np.float32) if all(d == np.float32 for d in dts) else np.dtype(np.float64)
+
+
+def lstm_step(x_t, h_prev, c_prev, Wf, Wi, Wo, Wc, bf, bi, bo, bc, *, return_gates=False):
+    """One LSTM cell step (notebook 003's signature) on the C kernels.
+
+    Parameters
+    ----------
+    x_t : array (I,) or (B, I)
+    h_prev, c_prev : array (H,) or (B, H)
+    Wf, Wi, Wo, Wc : array (H, H + I)
+        Gate weights acting on ``[h_prev, x_t]``.
+    bf, bi, bo, bc : array (H,) or (H, 1)
+    return_gates : bool, default False
+        Also return a dict with the activated gates ``forget``, ``input``, ``candidate``,
+        ``output``, each shaped like ``h_prev``.
+
+    Returns
+    -------
+    h_t, c_t : arrays shaped like ``h_prev``
+        Computed in float32 when every argument is float32, else float64. The sigmoid is the
+        exact one, ``1 / (1 + exp(-x))``, evaluated without overflow.
+    """
+    names = ("x_t", "h_prev", "c_prev", "Wf", "Wi", "Wo", "Wc", "bf", "bi", "bo", "bc")
+    values = (x_t, h_prev, c_prev, Wf, Wi, Wo, Wc, bf, bi, bo, bc)
+    arrays = [to_array(v, n) for v, n in zip(values, names)]
+    dtype = _common_dtype(arrays)
+    arrays = [np.ascontiguousarray(a, dtype=dtype) for a in arrays]
+    x, h, c, wf, wi, wo, wc, b_f, b_i, b_o, b_c = arrays
+    if h.ndim not in (1, 2):
+        raise ValueError(f"h_prev: expected shape (H,) or (B, H), got {shape_str(h.shape)}")
+    batched = h.ndim == 2
+    H = h.shape[-1]
+    B = h.shape[0] if batched else 1
+    if H < 1:
+        raise ValueError(f"h_prev: expected at least one hidden unit, got {shape_str(h.shape)}")
+    check_shape(c, "c_prev", h.shape)
+    if x.ndim != h.ndim or (batched and x.shape[0] != B):
+        expected = f"({B}, I)" if batched else "(I,)"
+        raise ValueError(f"x_t: expected shape {expected} to match h_prev "
+                         f"{shape_str(h.shape)}, got {shape_str(x.shape)}")
+    I = x.shape[-1]
+    for w, n in ((wf, "Wf"), (wi, "Wi"), (wo, "Wo"), (wc, "Wc")):
+        check_shape(w, n, (H, H + I))
+    biases = []
+    for b, n in ((b_i, "bi"), (b_f, "bf"), (b_c, "bc"), (b_o, "bo")):
+        if b.shape not in ((H,), (H, 1)):
+            raise ValueError(f"{n}: expected shape ({H},) or ({H}, 1), got {shape_str(b.shape)}")
+        biases.append(b.reshape(H))
+    # Pack in gate order i, f, g, o; columns [0, H) act on h, [H, H+I) on x.
+    W = np.concatenate([wi, wf, wc, wo])
+    w_hh = np.ascontiguousarray(W[:, :H])
+    w_ih = np.ascontiguousarray(W[:, H:])
+    bias = np.concatenate(biases)
+    h_out = np.empty((B, H), dtype)
+    c_out = np.empty((B, H), dtype)
+    gates = np.empty((B, 4 * H), dtype)
+    scratch = np.empty((B, 4 * H), dtype)
+    _core.cell_step(h_out.reshape(-1), c_out.reshape(-1), gates.reshape(-1), scratch.reshape(-1),
+                    x.reshape(-1), h.reshape(-1), c.reshape(-1), w_ih.reshape(-1),
+                    w_hh.reshape(-1), bias, B, I, H)
+    shape = h.shape
+    h_out, c_out = h_out.reshape(shape), c_out.reshape(shape)
+    if not return_gates:
+        return h_out, c_out
+    named = {name: gates[:, k * H:(k + 1) * H].reshape(shape)
+             for k, name in enumerate(("input", "forget", "candidate", "output"))}
+    return h_out, c_out, named
