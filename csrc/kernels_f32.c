@@ -2,8 +2,7 @@
 #include "fastlstm.h"
 
 #define real float
+#define FL_DOUBLE 0
 #define FL_FN(name) name##_f32
-#define FL_EXP expf
-#define FL_TANH tanhf
 #include "lstm_impl.h"
 #include "seed_impl.h"

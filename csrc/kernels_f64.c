@@ -2,8 +2,7 @@
 #include "fastlstm.h"
 
 #define real double
+#define FL_DOUBLE 1
 #define FL_FN(name) name##_f64
-#define FL_EXP exp
-#define FL_TANH tanh
 #include "lstm_impl.h"
 #include "seed_impl.h"

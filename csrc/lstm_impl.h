@@ -12,6 +12,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "fastmath_impl.h"
+
 /* The plain loops are compiled for AVX2+FMA and AVX-512 as well as the baseline, picked at load
  * time (GCC/clang function multi-versioning): wider SIMD only through runtime dispatch, so the
  * wheel still runs on any x86-64. */
@@ -40,8 +42,8 @@ static inline real FL_FN(dot)(const real *x, const real *y, int n)
 
 FL_CLONES
 void FL_FN(fl_gemm_naive)(int trans_a, int trans_b, int m, int n, int k, real alpha,
-                          const real *a, int lda, const real *b, int ldb, real beta,
-                          real *c, int ldc)
+                          const real *restrict a, int lda, const real *restrict b, int ldb,
+                          real beta, real *restrict c, int ldc)
 {
     for (int i = 0; i < m; i++) {
         real *ci = c + (long long)i * ldc;
@@ -104,25 +106,10 @@ static inline void FL_FN(gemm)(FL_FN(fl_gemm) blas, int trans_a, int trans_b, in
 /* Gate math                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Exact sigmoid that never overflows: exp of a non-positive number only. */
-static inline real FL_FN(sigmoid_exact)(real x)
-{
-    if (x >= 0) return 1 / (1 + FL_EXP(-x));
-    real e = FL_EXP(x);
-    return e / (1 + e);
-}
-
-/* The seed class's sigmoid, 1 / (1 + exp(-clip(x, -15, 15))); NaN passes through the clip as
- * it does in np.clip. */
-static inline real FL_FN(sigmoid_clip15)(real x)
-{
-    real y = x < -15 ? (real)-15 : (x > 15 ? (real)15 : x);
-    return 1 / (1 + FL_EXP(-y));
-}
-
 /* Fused forward pass over B rows: preactivations in `gates` (B, G) become the activated gates
  * (in place), then c_t = f c_{t-1} + i g and h_t = o tanh(c_t). c_prev may alias c_out
  * (inference updates the cell in place); c_prev NULL means zeros. */
+FL_CLONES
 static void FL_FN(gate_forward)(real *hidden, int ld_hidden, real *c_out, real *gates,
                                 const real *c_prev, int B, int H, int sigmoid_mode)
 {
@@ -132,27 +119,24 @@ static void FL_FN(gate_forward)(real *hidden, int ld_hidden, real *c_out, real *
         real *h_row = hidden + (long long)r * ld_hidden;
         real *c_row = c_out + (long long)r * H;
         const real *cp_row = c_prev ? c_prev + (long long)r * H : NULL;
-        for (int j = 0; j < H; j++) {
-            real gi, gf, go;
-            if (sigmoid_mode == FL_SIGMOID_CLIP15) {
-                gi = FL_FN(sigmoid_clip15)(g[FL_GATE_I * H + j]);
-                gf = FL_FN(sigmoid_clip15)(g[FL_GATE_F * H + j]);
-                go = FL_FN(sigmoid_clip15)(g[FL_GATE_O * H + j]);
-            } else {
-                gi = FL_FN(sigmoid_exact)(g[FL_GATE_I * H + j]);
-                gf = FL_FN(sigmoid_exact)(g[FL_GATE_F * H + j]);
-                go = FL_FN(sigmoid_exact)(g[FL_GATE_O * H + j]);
-            }
-            real gg = FL_TANH(g[FL_GATE_G * H + j]);
-            real cp = cp_row ? cp_row[j] : 0;
-            real c = gf * cp + gi * gg;
-            g[FL_GATE_I * H + j] = gi;
-            g[FL_GATE_F * H + j] = gf;
-            g[FL_GATE_G * H + j] = gg;
-            g[FL_GATE_O * H + j] = go;
-            c_row[j] = c;
-            h_row[j] = go * FL_TANH(c);
+        /* Activations, one contiguous block per function so each loop vectorises: sigmoid on
+         * the i and f blocks [0, 2H) and the o block [3H, 4H), tanh on the g block. */
+        if (sigmoid_mode == FL_SIGMOID_CLIP15) {
+            for (int j = 0; j < 2 * H; j++) g[j] = FL_FN(sigmoid_clip15)(g[j]);
+            for (int j = 3 * H; j < G; j++) g[j] = FL_FN(sigmoid_clip15)(g[j]);
+        } else {
+            for (int j = 0; j < 2 * H; j++) g[j] = FL_FN(sigmoid_exact)(g[j]);
+            for (int j = 3 * H; j < G; j++) g[j] = FL_FN(sigmoid_exact)(g[j]);
         }
+        for (int j = 2 * H; j < 3 * H; j++) g[j] = FL_FN(tanh_fast)(g[j]);
+        const real *gi = g + FL_GATE_I * H, *gf = g + FL_GATE_F * H;
+        const real *gg = g + FL_GATE_G * H, *go = g + FL_GATE_O * H;
+        if (cp_row) {
+            for (int j = 0; j < H; j++) c_row[j] = gf[j] * cp_row[j] + gi[j] * gg[j];
+        } else {
+            for (int j = 0; j < H; j++) c_row[j] = gi[j] * gg[j];
+        }
+        for (int j = 0; j < H; j++) h_row[j] = go[j] * FL_FN(tanh_fast)(c_row[j]);
     }
 }
 
@@ -160,6 +144,7 @@ static void FL_FN(gate_forward)(real *hidden, int ld_hidden, real *c_out, real *
  * the gradient reaching c_t from step t+1; the kept gates and cell of step t; c_prev (NULL =
  * zeros). Out: d_gates (B, G), the gradient of the preactivations; dc becomes dL/dc_{t-1}.
  * The sigmoid derivative is s (1 - s) for both sigmoids, as in the seed's backward. */
+FL_CLONES
 static void FL_FN(gate_backward)(real *d_gates, real *dc, const real *dh, const real *gates,
                                  const real *cell, const real *c_prev, int B, int H)
 {
@@ -174,7 +159,7 @@ static void FL_FN(gate_backward)(real *d_gates, real *dc, const real *dh, const 
         for (int j = 0; j < H; j++) {
             real gi = g[FL_GATE_I * H + j], gf = g[FL_GATE_F * H + j];
             real gg = g[FL_GATE_G * H + j], go = g[FL_GATE_O * H + j];
-            real tc = FL_TANH(c_row[j]);
+            real tc = FL_FN(tanh_fast)(c_row[j]);
             real d_h = dh_row[j];
             real d_c = dc_row[j] + d_h * go * (1 - tc * tc);
             real cp = cp_row ? cp_row[j] : 0;
@@ -218,11 +203,29 @@ fl_status FL_FN(fl_cell_step)(real *h_out, real *c_out, real *gates_out, real *s
 /* Sequence forward / backward, one layer, one direction                                      */
 /* ------------------------------------------------------------------------------------------ */
 
+/* w_t (I + H, G) <- [W_ih^T; W_hh^T], so the small-size path multiplies in the order whose
+ * inner loop runs over contiguous G (X W^T becomes X (W^T): rows of W^T are axpy'd). */
+static void FL_FN(transpose_weights)(real *w_t, const real *w_ih, int ld_ih, const real *w_hh,
+                                     int ld_hh, int I, int H)
+{
+    const int G = 4 * H;
+    for (int g = 0; g < G; g++) {
+        for (int p = 0; p < I; p++) w_t[(long long)p * G + g] = w_ih[(long long)g * ld_ih + p];
+        for (int p = 0; p < H; p++)
+            w_t[(long long)(I + p) * G + g] = w_hh[(long long)g * ld_hh + p];
+    }
+}
+
+static inline int FL_FN(blas_worth)(FL_FN(fl_gemm) gemm, long long m, long long n, long long k)
+{
+    return gemm != NULL && k > 0 && m * n * k >= FL_GEMM_BLAS_MIN_MACS;
+}
+
 fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *gates,
-                                real *c_last, const real *x, int ld_x, const real *h0,
-                                const real *c0, const real *w_ih, int ld_ih, const real *w_hh,
-                                int ld_hh, const real *bias, int T, int B, int I, int H,
-                                int reverse, int sigmoid_mode, FL_FN(fl_gemm) gemm)
+                                real *c_last, real *w_t, const real *x, int ld_x,
+                                const real *h0, const real *c0, const real *w_ih, int ld_ih,
+                                const real *w_hh, int ld_hh, const real *bias, int T, int B,
+                                int I, int H, int reverse, int sigmoid_mode, FL_FN(fl_gemm) gemm)
 {
     if (T < 0 || B < 0 || I < 0 || H < 1 || ld_hidden < H || ld_x < I || ld_ih < I ||
         ld_hh < H || !hidden || !gates || !x || !w_ih || !w_hh || !bias ||
@@ -234,9 +237,19 @@ fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *g
     const long long step_c = (long long)B * H;
     const long long step_g = (long long)B * G;
 
+    /* Small products run in plain C on W^T (see transpose_weights); large ones go to BLAS. */
+    const int step_blas = FL_FN(blas_worth)(gemm, B, G, H);
+    const int proj_blas = FL_FN(blas_worth)(gemm, (long long)T * B, G, I);
+    const int use_wt = w_t != NULL && (!step_blas || !proj_blas);
+    if (use_wt) FL_FN(transpose_weights)(w_t, w_ih, ld_ih, w_hh, ld_hh, I, H);
+    const real *w_hh_t = w_t ? w_t + (long long)I * G : NULL;
+
     /* 1. Input projection of every step at once: gates (T*B, G) = x (T*B, I) @ W_ih^T + bias. */
     FL_FN(fill_rows)(gates, bias, (long long)T * B, G);
-    FL_FN(gemm)(gemm, 0, 1, T * B, G, I, 1, x, ld_x, w_ih, ld_ih, 1, gates, G);
+    if (use_wt && !proj_blas)
+        FL_FN(fl_gemm_naive)(0, 0, T * B, G, I, 1, x, ld_x, w_t, G, 1, gates, G);
+    else
+        FL_FN(gemm)(gemm, 0, 1, T * B, G, I, 1, x, ld_x, w_ih, ld_ih, 1, gates, G);
 
     /* 2. The recurrence: per step one GEMM and one fused pass. */
     for (int s = 0; s < T; s++) {
@@ -245,7 +258,12 @@ fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *g
         real *g_t = gates + t * step_g;
         const real *h_prev = s == 0 ? h0 : hidden + tp * step_h;
         const int ld_prev = s == 0 ? H : ld_hidden;
-        if (h_prev) FL_FN(gemm)(gemm, 0, 1, B, G, H, 1, h_prev, ld_prev, w_hh, ld_hh, 1, g_t, G);
+        if (h_prev) {
+            if (use_wt && !step_blas)
+                FL_FN(fl_gemm_naive)(0, 0, B, G, H, 1, h_prev, ld_prev, w_hh_t, G, 1, g_t, G);
+            else
+                FL_FN(gemm)(gemm, 0, 1, B, G, H, 1, h_prev, ld_prev, w_hh, ld_hh, 1, g_t, G);
+        }
         const real *c_prev;
         real *c_t;
         if (cell) {
@@ -266,7 +284,8 @@ fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *g
 
 fl_status FL_FN(fl_seq_backward)(real *dx, int ld_dx, real *dh0, real *dc0, real *dw_ih,
                                  int ld_dw_ih, real *dw_hh, int ld_dw_hh, real *dbias,
-                                 real *d_gates, real *dh, real *dc, const real *dy, int ld_dy,
+                                 real *d_gates, real *dh, real *dc, real *dw_t,
+                                 const real *dy, int ld_dy,
                                  const real *dh_last, const real *dc_last, const real *x,
                                  int ld_x, const real *h0, const real *c0, const real *hidden,
                                  int ld_hidden, const real *cell, const real *gates,
@@ -320,19 +339,32 @@ fl_status FL_FN(fl_seq_backward)(real *dx, int ld_dx, real *dh0, real *dc0, real
         const real *dg = d_gates + r * G;
         for (int j = 0; j < G; j++) dbias[j] += dg[j];
     }
-    /* dW_ih (G, I) = dG^T (G, T*B) @ X (T*B, I) */
-    FL_FN(gemm)(gemm, 1, 0, G, I, (int)rows, 1, d_gates, G, x, ld_x, 0, dw_ih, ld_dw_ih);
-    /* dW_hh (G, H) = sum_t dG_t^T h_{prev(t)}: the steps whose predecessor is a row block of
-     * `hidden` form one GEMM; the first processed step pairs with h0. */
-    if (T > 1) {
-        const real *dg_from = reverse ? d_gates : d_gates + step_g;
-        const real *h_from = reverse ? hidden + step_h : hidden;
-        FL_FN(gemm)(gemm, 1, 0, G, H, (T - 1) * B, 1, dg_from, G, h_from, ld_hidden, 0, dw_hh,
-                    ld_dw_hh);
-    }
-    if (h0) {
-        const real *dg_first = reverse ? d_gates + (T - 1) * step_g : d_gates;
-        FL_FN(gemm)(gemm, 1, 0, G, H, B, 1, dg_first, G, h0, H, 1, dw_hh, ld_dw_hh);
+    const real *dg_from = reverse ? d_gates : d_gates + step_g;      /* steps with h_prev in */
+    const real *h_from = reverse ? hidden + step_h : hidden;          /* `hidden`, T-1 of them */
+    const real *dg_first = reverse ? d_gates + (T - 1) * step_g : d_gates; /* pairs with h0 */
+    if (dw_t != NULL && !FL_FN(blas_worth)(gemm, G, H, rows)) {
+        /* Small sizes: accumulate dW^T (I + H, G) = [X; H_prev]^T dG, whose inner loops run
+         * over contiguous G, then transpose once into dW_ih | dW_hh. */
+        memset(dw_t, 0, sizeof(real) * (size_t)(I + H) * (size_t)G);
+        FL_FN(fl_gemm_naive)(1, 0, I, G, (int)rows, 1, x, ld_x, d_gates, G, 0, dw_t, G);
+        real *dw_hh_t = dw_t + (long long)I * G;
+        if (T > 1)
+            FL_FN(fl_gemm_naive)(1, 0, H, G, (T - 1) * B, 1, h_from, ld_hidden, dg_from, G, 0,
+                                 dw_hh_t, G);
+        if (h0) FL_FN(fl_gemm_naive)(1, 0, H, G, B, 1, h0, H, dg_first, G, 1, dw_hh_t, G);
+        for (int g = 0; g < G; g++) {
+            for (int p = 0; p < I; p++) dw_ih[(long long)g * ld_dw_ih + p] = dw_t[(long long)p * G + g];
+            for (int p = 0; p < H; p++) dw_hh[(long long)g * ld_dw_hh + p] = dw_hh_t[(long long)p * G + g];
+        }
+    } else {
+        /* dW_ih (G, I) = dG^T (G, T*B) @ X (T*B, I) */
+        FL_FN(gemm)(gemm, 1, 0, G, I, (int)rows, 1, d_gates, G, x, ld_x, 0, dw_ih, ld_dw_ih);
+        /* dW_hh (G, H) = sum_t dG_t^T h_{prev(t)}: the steps whose predecessor is a row block
+         * of `hidden` form one GEMM; the first processed step pairs with h0. */
+        if (T > 1)
+            FL_FN(gemm)(gemm, 1, 0, G, H, (T - 1) * B, 1, dg_from, G, h_from, ld_hidden, 0,
+                        dw_hh, ld_dw_hh);
+        if (h0) FL_FN(gemm)(gemm, 1, 0, G, H, B, 1, dg_first, G, h0, H, 1, dw_hh, ld_dw_hh);
     }
     /* dX (T*B, I) = dG (T*B, G) @ W_ih (G, I) */
     if (dx) FL_FN(gemm)(gemm, 0, 0, (int)rows, I, G, 1, d_gates, G, w_ih, ld_ih, 0, dx, ld_dx);

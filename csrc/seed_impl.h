@@ -10,14 +10,14 @@
  */
 
 fl_status FL_FN(fl_seed_forward)(real *hidden, real *cell, real *gates, real *outputs,
-                                 const real *x, const real *w, const real *b, const real *wy,
+                                 real *w_t, const real *x, const real *w, const real *b, const real *wy,
                                  const real *by, int T, int I, int H, int O, FL_FN(fl_gemm) gemm)
 {
     if (T < 0 || I < 1 || H < 1 || O < 1 || !hidden || !cell || !gates || !outputs || !x || !w ||
         !b || !wy || !by)
         return FL_ERR_ARG;
     const int K = H + I;
-    fl_status st = FL_FN(fl_seq_forward)(hidden, H, cell, gates, NULL, x, I, NULL, NULL, w + H, K,
+    fl_status st = FL_FN(fl_seq_forward)(hidden, H, cell, gates, NULL, w_t, x, I, NULL, NULL, w + H, K,
                                          w, K, b, T, 1, I, H, 0, FL_SIGMOID_CLIP15, gemm);
     if (st != FL_OK) return st;
     /* outputs (T, O) = hidden (T, H) @ Wy^T + by */
@@ -56,6 +56,7 @@ fl_status FL_FN(fl_seed_backward)(real *w, real *b, real *wy, real *by, double *
     real *db = dw + (long long)G * K;           /* (G) */
     real *dwy = db + G;                         /* (O, H) */
     real *dby = dwy + (long long)O * H;         /* (O) */
+    real *dw_t = dby + O;                       /* (K, G)  dW^T for the small-size path */
 
     /* Loss, summed from the last step to the first as the seed's loop does. */
     double total = 0;
@@ -79,7 +80,7 @@ fl_status FL_FN(fl_seed_backward)(real *w, real *b, real *wy, real *by, double *
 
     /* The recurrence; dW_hh and dW_ih land in their column blocks of dW. */
     fl_status st = FL_FN(fl_seq_backward)(NULL, I, NULL, NULL, dw + H, K, dw, K, db, d_gates, dh,
-                                          dc, dy, H, NULL, NULL, x, I, NULL, NULL, hidden, H,
+                                          dc, dw_t, dy, H, NULL, NULL, x, I, NULL, NULL, hidden, H,
                                           cell, gates, w + H, K, w, K, T, 1, I, H, 0, gemm);
     if (st != FL_OK) return st;
 
@@ -93,7 +94,7 @@ fl_status FL_FN(fl_seed_backward)(real *w, real *b, real *wy, real *by, double *
 
 fl_status FL_FN(fl_seed_train)(real *w, real *b, real *wy, real *by, double *epoch_loss,
                                int *done_epochs, int *done_seqs, real *hidden, real *cell,
-                               real *gates, real *outputs, real *workspace, const real *x_all,
+                               real *gates, real *outputs, real *w_t, real *workspace, const real *x_all,
                                const real *y_all, const long long *offsets, int n_seq,
                                int epochs, int I, int H, int O, real lr, real clip,
                                FL_FN(fl_gemm) gemm)
@@ -110,7 +111,7 @@ fl_status FL_FN(fl_seed_train)(real *w, real *b, real *wy, real *by, double *epo
             const int T = (int)(offsets[s + 1] - start);
             const real *x = x_all + start * I;
             double loss = 0;
-            fl_status st = FL_FN(fl_seed_forward)(hidden, cell, gates, outputs, x, w, b, wy, by,
+            fl_status st = FL_FN(fl_seed_forward)(hidden, cell, gates, outputs, w_t, x, w, b, wy, by,
                                                   T, I, H, O, gemm);
             if (st == FL_OK)
                 st = FL_FN(fl_seed_backward)(w, b, wy, by, &loss, workspace, y_all + start * O,

@@ -173,7 +173,7 @@ def seed_workspace_size(int T, int I, int H, int O):
 
 
 def seed_forward(floating[::1] hidden, floating[::1] cell, floating[::1] gates,
-                 floating[::1] outputs, const floating[::1] x, const floating[::1] w,
+                 floating[::1] outputs, floating[::1] w_t, const floating[::1] x, const floating[::1] w,
                  const floating[::1] b, const floating[::1] wy, const floating[::1] by,
                  int T, int I, int H, int O):
     """Seed forward of one sequence: hidden, cell (T, H), gates (T, 4H), outputs (T, O) out."""
@@ -182,6 +182,7 @@ def seed_forward(floating[::1] hidden, floating[::1] cell, floating[::1] gates,
     _need(cell.shape[0], T * <int64_t>H, "cell")
     _need(gates.shape[0], T * G, "gates")
     _need(outputs.shape[0], T * <int64_t>O, "outputs")
+    _need(w_t.shape[0], G * K, "w_t")
     _need(x.shape[0], T * <int64_t>I, "x")
     _need(w.shape[0], G * K, "w")
     _need(b.shape[0], G, "b")
@@ -192,11 +193,11 @@ def seed_forward(floating[::1] hidden, floating[::1] cell, floating[::1] gates,
     cdef fl_status st
     if floating is float:
         with nogil:
-            st = fl_seed_forward_f32(&hidden[0], &cell[0], &gates[0], &outputs[0], &x[0], &w[0],
+            st = fl_seed_forward_f32(&hidden[0], &cell[0], &gates[0], &outputs[0], &w_t[0], &x[0], &w[0],
                                      &b[0], &wy[0], &by[0], T, I, H, O, _gemm32())
     else:
         with nogil:
-            st = fl_seed_forward_f64(&hidden[0], &cell[0], &gates[0], &outputs[0], &x[0], &w[0],
+            st = fl_seed_forward_f64(&hidden[0], &cell[0], &gates[0], &outputs[0], &w_t[0], &x[0], &w[0],
                                      &b[0], &wy[0], &by[0], T, I, H, O, _gemm64())
     _check(st, "LSTM.forward")
 
@@ -239,8 +240,8 @@ def seed_backward(floating[::1] w, floating[::1] b, floating[::1] wy, floating[:
 
 def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1] by,
                double[::1] epoch_loss, floating[::1] hidden, floating[::1] cell,
-               floating[::1] gates, floating[::1] outputs, floating[::1] workspace,
-               const floating[::1] x_all, const floating[::1] y_all,
+               floating[::1] gates, floating[::1] outputs, floating[::1] w_t,
+               floating[::1] workspace, const floating[::1] x_all, const floating[::1] y_all,
                const long long[::1] offsets, int epochs, int I, int H, int O, double lr,
                double clip):
     """`epochs` passes of forward + backward + update over all sequences in one C call.
@@ -265,6 +266,7 @@ def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1]
     _need(cell.shape[0], t_max * H, "cell")
     _need(gates.shape[0], t_max * G, "gates")
     _need(outputs.shape[0], t_max * O, "outputs")
+    _need(w_t.shape[0], G * K, "w_t")
     _need(workspace.shape[0], fl_seed_workspace_size(<int>t_max, I, H, O), "workspace")
     _need(x_all.shape[0], rows * I, "x_all")
     _need(y_all.shape[0], rows * O, "y_all")
@@ -276,13 +278,13 @@ def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1]
         with nogil:
             st = fl_seed_train_f32(&w[0], &b[0], &wy[0], &by[0], &epoch_loss[0], &done_epochs,
                                    &done_seqs, &hidden[0], &cell[0], &gates[0], &outputs[0],
-                                   &workspace[0], &x_all[0], &y_all[0], &offsets[0], n_seq,
+                                   &w_t[0], &workspace[0], &x_all[0], &y_all[0], &offsets[0], n_seq,
                                    epochs, I, H, O, <float>lr, <float>clip, _gemm32())
     else:
         with nogil:
             st = fl_seed_train_f64(&w[0], &b[0], &wy[0], &by[0], &epoch_loss[0], &done_epochs,
                                    &done_seqs, &hidden[0], &cell[0], &gates[0], &outputs[0],
-                                   &workspace[0], &x_all[0], &y_all[0], &offsets[0], n_seq,
+                                   &w_t[0], &workspace[0], &x_all[0], &y_all[0], &offsets[0], n_seq,
                                    epochs, I, H, O, lr, clip, _gemm64())
     try:
         _check(st, f"LSTM.train (epoch {done_epochs}, sequence {done_seqs})")

@@ -37,19 +37,20 @@ cdef extern from "fastlstm.h" nogil:
                                const double *bias, int B, int I, int H)
 
     fl_status fl_seq_forward_f32(float *hidden, int ld_hidden, float *cell, float *gates,
-                                 float *c_last, const float *x, int ld_x, const float *h0,
+                                 float *c_last, float *w_t, const float *x, int ld_x, const float *h0,
                                  const float *c0, const float *w_ih, int ld_ih,
                                  const float *w_hh, int ld_hh, const float *bias, int T, int B,
                                  int I, int H, int reverse, int sigmoid_mode, fl_gemm_f32 gemm)
     fl_status fl_seq_forward_f64(double *hidden, int ld_hidden, double *cell, double *gates,
-                                 double *c_last, const double *x, int ld_x, const double *h0,
+                                 double *c_last, double *w_t, const double *x, int ld_x, const double *h0,
                                  const double *c0, const double *w_ih, int ld_ih,
                                  const double *w_hh, int ld_hh, const double *bias, int T, int B,
                                  int I, int H, int reverse, int sigmoid_mode, fl_gemm_f64 gemm)
 
     fl_status fl_seq_backward_f32(float *dx, int ld_dx, float *dh0, float *dc0, float *dw_ih,
                                   int ld_dw_ih, float *dw_hh, int ld_dw_hh, float *dbias,
-                                  float *d_gates, float *dh, float *dc, const float *dy,
+                                  float *d_gates, float *dh, float *dc, float *dw_t,
+                                  const float *dy,
                                   int ld_dy, const float *dh_last, const float *dc_last,
                                   const float *x, int ld_x, const float *h0, const float *c0,
                                   const float *hidden, int ld_hidden, const float *cell,
@@ -58,7 +59,8 @@ cdef extern from "fastlstm.h" nogil:
                                   int reverse, fl_gemm_f32 gemm)
     fl_status fl_seq_backward_f64(double *dx, int ld_dx, double *dh0, double *dc0, double *dw_ih,
                                   int ld_dw_ih, double *dw_hh, int ld_dw_hh, double *dbias,
-                                  double *d_gates, double *dh, double *dc, const double *dy,
+                                  double *d_gates, double *dh, double *dc, double *dw_t,
+                                  const double *dy,
                                   int ld_dy, const double *dh_last, const double *dc_last,
                                   const double *x, int ld_x, const double *h0, const double *c0,
                                   const double *hidden, int ld_hidden, const double *cell,
@@ -67,11 +69,11 @@ cdef extern from "fastlstm.h" nogil:
                                   int reverse, fl_gemm_f64 gemm)
 
     fl_status fl_seed_forward_f32(float *hidden, float *cell, float *gates, float *outputs,
-                                  const float *x, const float *w, const float *b,
+                                  float *w_t, const float *x, const float *w, const float *b,
                                   const float *wy, const float *by, int T, int I, int H, int O,
                                   fl_gemm_f32 gemm)
     fl_status fl_seed_forward_f64(double *hidden, double *cell, double *gates, double *outputs,
-                                  const double *x, const double *w, const double *b,
+                                  double *w_t, const double *x, const double *w, const double *b,
                                   const double *wy, const double *by, int T, int I, int H, int O,
                                   fl_gemm_f64 gemm)
 
@@ -88,13 +90,13 @@ cdef extern from "fastlstm.h" nogil:
 
     fl_status fl_seed_train_f32(float *w, float *b, float *wy, float *by, double *epoch_loss,
                                 int *done_epochs, int *done_seqs, float *hidden, float *cell,
-                                float *gates, float *outputs, float *workspace,
+                                float *gates, float *outputs, float *w_t, float *workspace,
                                 const float *x_all, const float *y_all,
                                 const long long *offsets, int n_seq, int epochs, int I, int H,
                                 int O, float lr, float clip, fl_gemm_f32 gemm)
     fl_status fl_seed_train_f64(double *w, double *b, double *wy, double *by,
                                 double *epoch_loss, int *done_epochs, int *done_seqs,
                                 double *hidden, double *cell, double *gates, double *outputs,
-                                double *workspace, const double *x_all, const double *y_all,
+                                double *w_t, double *workspace, const double *x_all, const double *y_all,
                                 const long long *offsets, int n_seq, int epochs, int I, int H,
                                 int O, double lr, double clip, fl_gemm_f64 gemm)

@@ -164,9 +164,11 @@ class LSTM:
     # -- forward / backward -------------------------------------------------------------------
 
     def _buffers(self, T):
-        H, O = self.hidden_size, self.output_size
+        """hidden, cell (T, H), gates (T, G), outputs (T, O) and the W^T scratch (K, G)."""
+        H, O, K = self.hidden_size, self.output_size, self.hidden_size + self.input_size
         return (np.empty((T, H), self.dtype), np.empty((T, H), self.dtype),
-                np.empty((T, 4 * H), self.dtype), np.empty((T, O), self.dtype))
+                np.empty((T, 4 * H), self.dtype), np.empty((T, O), self.dtype),
+                np.empty((K, 4 * H), self.dtype))
 
     def forward(self, inputs):
         """Run one sequence from zero state.
@@ -184,10 +186,10 @@ class LSTM:
         """
         x = as_sequence(inputs, "inputs", self.input_size, self.dtype)
         T = x.shape[0]
-        hidden, cell, gates, outputs = self._buffers(T)
+        hidden, cell, gates, outputs, w_t = self._buffers(T)
         f = self._flat
         _core.seed_forward(hidden.reshape(-1), cell.reshape(-1), gates.reshape(-1),
-                           outputs.reshape(-1), x.reshape(-1), f["W"], f["b"], f["Wy"], f["by"],
+                           outputs.reshape(-1), w_t.reshape(-1), x.reshape(-1), f["W"], f["b"], f["Wy"], f["by"],
                            T, self.input_size, self.hidden_size, self.output_size)
         self._cache = (inputs, x, hidden, cell, gates, outputs)
         return self.h_states, list(outputs[:, :, None])
@@ -264,6 +266,9 @@ class LSTM:
         if n_y != n:
             raise ValueError(f"y_train: expected {n} target sequences (one per sequence of "
                              f"X_train), got {n_y}")
+        fast = self._pack_uniform(X_train, y_train, n)
+        if fast is not None:
+            return fast
         xs, ys = [], []
         offsets = np.zeros(n + 1, dtype=np.int64)
         for k in range(n):
@@ -276,6 +281,28 @@ class LSTM:
             ys.append(y)
             offsets[k + 1] = offsets[k] + x.shape[0]
         return np.concatenate(xs).reshape(-1), np.concatenate(ys).reshape(-1), offsets
+
+    def _pack_uniform(self, X_train, y_train, n):
+        """The common case in one conversion: n sequences of one length T, as an (n, T) or
+        (n, T, I) array or a list of equal-length sequences. None when that does not apply."""
+        I, O = self.input_size, self.output_size
+        try:
+            x = np.asarray(X_train)
+            y = np.asarray(y_train)
+        except (ValueError, TypeError):  # ragged
+            return None
+        if x.dtype.kind not in "biuf" or y.dtype.kind not in "biuf":
+            return None
+        shapes_ok = (x.ndim == (2 if I == 1 else 3) or (x.ndim == 3 and x.shape[2] == I)) and \
+            (y.ndim == (2 if O == 1 else 3) or (y.ndim == 3 and y.shape[2] == O))
+        if not shapes_ok or x.shape[1] == 0 or x.shape[:2] != y.shape[:2]:
+            return None
+        if (x.ndim == 3 and x.shape[2] != I) or (y.ndim == 3 and y.shape[2] != O):
+            return None
+        T = x.shape[1]
+        x = to_array(x, "X_train", self.dtype).reshape(-1)
+        y = to_array(y, "y_train", self.dtype).reshape(-1)
+        return x, y, np.arange(n + 1, dtype=np.int64) * T
 
     def train(self, X_train, y_train, epochs=100):
         """Train sequence by sequence, in order, as the seed does.
@@ -302,7 +329,7 @@ class LSTM:
         x_all, y_all, offsets = self._pack(X_train, y_train)
         I, H, O = self.input_size, self.hidden_size, self.output_size
         t_max = int(np.max(np.diff(offsets)))
-        hidden, cell, gates, outputs = self._buffers(t_max)
+        hidden, cell, gates, outputs, w_t = self._buffers(t_max)
         work = np.empty(_core.seed_workspace_size(t_max, I, H, O), self.dtype)
         f = self._flat
         losses = []
@@ -314,7 +341,7 @@ class LSTM:
             try:
                 _core.seed_train(f["W"], f["b"], f["Wy"], f["by"], chunk_losses,
                                  hidden.reshape(-1), cell.reshape(-1), gates.reshape(-1),
-                                 outputs.reshape(-1), work, x_all, y_all, offsets, chunk, I, H, O,
+                                 outputs.reshape(-1), w_t.reshape(-1), work, x_all, y_all, offsets, chunk, I, H, O,
                                  float(self.learning_rate), self._clip_value())
             except NonFiniteLossError as err:
                 losses.extend(chunk_losses[:err.epochs_done].tolist())
