@@ -91,12 +91,25 @@ void FL_FN(fl_gemm_naive)(int trans_a, int trans_b, int m, int n, int k, real al
 #define FL_GEMM_BLAS_MIN_MACS 24576LL
 #endif
 
+/* ... and with fewer rows than this (batch 1 and the like) the product is a matrix-vector one,
+ * bound by reading the weights, where the plain loops on W^T keep up with BLAS without its
+ * per-call cost. */
+#ifndef FL_GEMM_BLAS_MIN_ROWS
+#define FL_GEMM_BLAS_MIN_ROWS 4
+#endif
+
+static inline int FL_FN(blas_worth)(FL_FN(fl_gemm) gemm, long long m, long long n, long long k)
+{
+    return gemm != NULL && k > 0 && m >= FL_GEMM_BLAS_MIN_ROWS && n >= FL_GEMM_BLAS_MIN_ROWS &&
+           m * n * k >= FL_GEMM_BLAS_MIN_MACS;
+}
+
 static inline void FL_FN(gemm)(FL_FN(fl_gemm) blas, int trans_a, int trans_b, int m, int n, int k,
                                real alpha, const real *a, int lda, const real *b, int ldb,
                                real beta, real *c, int ldc)
 {
     if (m <= 0 || n <= 0) return;
-    if (blas != NULL && k > 0 && (long long)m * n * k >= FL_GEMM_BLAS_MIN_MACS)
+    if (FL_FN(blas_worth)(blas, m, n, k))
         blas(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     else
         FL_FN(fl_gemm_naive)(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -203,22 +216,31 @@ fl_status FL_FN(fl_cell_step)(real *h_out, real *c_out, real *gates_out, real *s
 /* Sequence forward / backward, one layer, one direction                                      */
 /* ------------------------------------------------------------------------------------------ */
 
+/* dst (cols, rows) <- src (rows, cols)^T, in 16 x 16 tiles: a plain column walk would write
+ * with a stride of a power of two bytes (G = 4H) and thrash the cache sets. */
+static void FL_FN(transpose)(real *dst, int ld_dst, const real *src, int ld_src, int rows,
+                             int cols)
+{
+    enum { TILE = 16 };
+    for (int r0 = 0; r0 < rows; r0 += TILE) {
+        const int r1 = r0 + TILE < rows ? r0 + TILE : rows;
+        for (int c0 = 0; c0 < cols; c0 += TILE) {
+            const int c1 = c0 + TILE < cols ? c0 + TILE : cols;
+            for (int r = r0; r < r1; r++)
+                for (int c = c0; c < c1; c++)
+                    dst[(long long)c * ld_dst + r] = src[(long long)r * ld_src + c];
+        }
+    }
+}
+
 /* w_t (I + H, G) <- [W_ih^T; W_hh^T], so the small-size path multiplies in the order whose
  * inner loop runs over contiguous G (X W^T becomes X (W^T): rows of W^T are axpy'd). */
 static void FL_FN(transpose_weights)(real *w_t, const real *w_ih, int ld_ih, const real *w_hh,
                                      int ld_hh, int I, int H)
 {
     const int G = 4 * H;
-    for (int g = 0; g < G; g++) {
-        for (int p = 0; p < I; p++) w_t[(long long)p * G + g] = w_ih[(long long)g * ld_ih + p];
-        for (int p = 0; p < H; p++)
-            w_t[(long long)(I + p) * G + g] = w_hh[(long long)g * ld_hh + p];
-    }
-}
-
-static inline int FL_FN(blas_worth)(FL_FN(fl_gemm) gemm, long long m, long long n, long long k)
-{
-    return gemm != NULL && k > 0 && m * n * k >= FL_GEMM_BLAS_MIN_MACS;
+    FL_FN(transpose)(w_t, G, w_ih, ld_ih, G, I);
+    FL_FN(transpose)(w_t + (long long)I * G, G, w_hh, ld_hh, G, H);
 }
 
 fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *gates,
@@ -352,10 +374,8 @@ fl_status FL_FN(fl_seq_backward)(real *dx, int ld_dx, real *dh0, real *dc0, real
             FL_FN(fl_gemm_naive)(1, 0, H, G, (T - 1) * B, 1, h_from, ld_hidden, dg_from, G, 0,
                                  dw_hh_t, G);
         if (h0) FL_FN(fl_gemm_naive)(1, 0, H, G, B, 1, h0, H, dg_first, G, 1, dw_hh_t, G);
-        for (int g = 0; g < G; g++) {
-            for (int p = 0; p < I; p++) dw_ih[(long long)g * ld_dw_ih + p] = dw_t[(long long)p * G + g];
-            for (int p = 0; p < H; p++) dw_hh[(long long)g * ld_dw_hh + p] = dw_hh_t[(long long)p * G + g];
-        }
+        FL_FN(transpose)(dw_ih, ld_dw_ih, dw_t, G, I, G);
+        FL_FN(transpose)(dw_hh, ld_dw_hh, dw_hh_t, G, H, G);
     } else {
         /* dW_ih (G, I) = dG^T (G, T*B) @ X (T*B, I) */
         FL_FN(gemm)(gemm, 1, 0, G, I, (int)rows, 1, d_gates, G, x, ld_x, 0, dw_ih, ld_dw_ih);

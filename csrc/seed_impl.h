@@ -26,6 +26,14 @@ fl_status FL_FN(fl_seed_forward)(real *hidden, real *cell, real *gates, real *ou
     return FL_OK;
 }
 
+/* 1 when no value is NaN or inf: x * 0 is 0 for finite x and NaN otherwise. */
+static int FL_FN(all_finite)(const real *v, long long n)
+{
+    real acc = 0;
+    for (long long k = 0; k < n; k++) acc += v[k] * 0;
+    return acc == 0;
+}
+
 /* Clip to [-clip, clip] (NaN stays NaN, as np.clip) and take one SGD step: p -= lr * g. */
 static void FL_FN(clip_and_step)(real *param, real *grad, long long n, real lr, real clip)
 {
@@ -83,6 +91,11 @@ fl_status FL_FN(fl_seed_backward)(real *w, real *b, real *wy, real *by, double *
                                           dc, dw_t, dy, H, NULL, NULL, x, I, NULL, NULL, hidden, H,
                                           cell, gates, w + H, K, w, K, T, 1, I, H, 0, gemm);
     if (st != FL_OK) return st;
+    /* A finite loss can still have a non-finite gradient (an overflow in the recurrence): check
+     * every gradient before touching a weight, so a failure leaves the last finite weights. */
+    if (!FL_FN(all_finite)(dw, (long long)G * K) || !FL_FN(all_finite)(db, G) ||
+        !FL_FN(all_finite)(dwy, (long long)O * H) || !FL_FN(all_finite)(dby, O))
+        return FL_ERR_NONFINITE;
 
     FL_FN(clip_and_step)(w, dw, (long long)G * K, lr, clip);
     FL_FN(clip_and_step)(b, db, G, lr, clip);

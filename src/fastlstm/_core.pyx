@@ -243,7 +243,7 @@ def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1]
                floating[::1] gates, floating[::1] outputs, floating[::1] w_t,
                floating[::1] workspace, const floating[::1] x_all, const floating[::1] y_all,
                const long long[::1] offsets, int epochs, int I, int H, int O, double lr,
-               double clip):
+               double clip, int epoch_offset=0):
     """`epochs` passes of forward + backward + update over all sequences in one C call.
     Returns (epochs_done, status_ok); on a non-finite loss raises NonFiniteLossError after
     filling epoch_loss for the completed epochs (the exception carries `epochs_done`)."""
@@ -287,8 +287,8 @@ def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1]
                                    &w_t[0], &workspace[0], &x_all[0], &y_all[0], &offsets[0], n_seq,
                                    epochs, I, H, O, lr, clip, _gemm64())
     try:
-        _check(st, f"LSTM.train (epoch {done_epochs}, sequence {done_seqs})")
+        _check(st, f"LSTM.train (epoch {epoch_offset + done_epochs}, sequence {done_seqs})")
     except NonFiniteLossError as err:
-        err.epochs_done = done_epochs
+        err.epochs_done = epoch_offset + done_epochs
         raise
     return done_epochs

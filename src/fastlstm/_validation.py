@@ -114,8 +114,9 @@ def as_sequence(value, name, features, dtype, min_len=1):
     arr = to_array(value, name, dtype)
     if arr.ndim == 1 and features == 1:
         arr = arr.reshape(-1, 1)
-    elif arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr.reshape(arr.shape[0], arr.shape[1])
+    elif arr.ndim >= 3 and int(np.prod(arr.shape[1:])) == features:
+        # each step as an (I, 1) column or a (1, I) row: the seed reshapes steps to (-1, 1)
+        arr = arr.reshape(arr.shape[0], features)
     if arr.ndim != 2 or arr.shape[1] != features:
         raise ValueError(f"{name}: expected {length} time steps of {features} value(s) each, "
                          f"shape ({length}, {features}), got an array of shape "

@@ -86,7 +86,10 @@ class LSTM:
         self.hidden_size = check_positive_int(hidden_size, "hidden_size")
         self.output_size = check_positive_int(output_size, "output_size")
         self.learning_rate = check_real(learning_rate, "learning_rate")
-        self.clip = check_real(clip, "clip", minimum=0.0, allow_none=True)
+        self.clip = check_real(clip, "clip", allow_none=True)
+        if self.clip is not None and self.clip <= 0:
+            raise ValueError(f"clip must be > 0 (the gradient bound) or None (no clipping), "
+                             f"got {self.clip}")
         self.verbose = bool(verbose)
         self.dtype = resolve_dtype(dtype)
         self._allocate()
@@ -342,18 +345,29 @@ class LSTM:
                 _core.seed_train(f["W"], f["b"], f["Wy"], f["by"], chunk_losses,
                                  hidden.reshape(-1), cell.reshape(-1), gates.reshape(-1),
                                  outputs.reshape(-1), w_t.reshape(-1), work, x_all, y_all, offsets, chunk, I, H, O,
-                                 float(self.learning_rate), self._clip_value())
+                                 float(self.learning_rate), self._clip_value(), epoch)
             except NonFiniteLossError as err:
-                losses.extend(chunk_losses[:err.epochs_done].tolist())
+                self._report(losses, chunk_losses[:err.epochs_done - epoch], epoch)
                 err.losses = losses
+                self._cache = None
                 raise
-            for k in range(chunk):
-                losses.append(float(chunk_losses[k]))
-                if self.verbose and (epoch + k) % 10 == 0:
-                    print(f"Epoch {epoch + k}, Loss: {chunk_losses[k]:.6f}")
+            self._report(losses, chunk_losses, epoch)
             epoch += chunk
-        self._cache = None
+        if epochs > 0:
+            # As after the seed's train: the attributes of the last forward (the last sequence,
+            # before its update) stay readable; the buffers still hold that forward.
+            T = int(offsets[-1] - offsets[-2])
+            last = x_all[offsets[-2] * I:].reshape(T, I)
+            self._cache = (X_train[len(offsets) - 2], last, hidden[:T], cell[:T], gates[:T],
+                           outputs[:T])
         return losses
+
+    def _report(self, losses, new_losses, first_epoch):
+        """Append the losses of completed epochs and print the seed's line every 10 epochs."""
+        for k, loss in enumerate(new_losses):
+            losses.append(float(loss))
+            if self.verbose and (first_epoch + k) % 10 == 0:
+                print(f"Epoch {first_epoch + k}, Loss: {loss:.6f}")
 
 
 # ------------------------------------------------------------------------------------------------
