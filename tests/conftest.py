@@ -1,0 +1,159 @@
+"""Shared helpers for the fastlstm tests.
+
+The tests run against the *installed* package (``pip install .``), never the source tree: nothing
+here touches ``sys.path``. The report header says which fastlstm was imported.
+
+Tolerances are keyed by the dtype of the computation under test (see ``TOLERANCES``); every
+comparison goes through :func:`assert_close`, whose failure message names the tensor, the
+tolerance and the worst entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+
+import fastlstm
+
+#: The seed model's parameters, in the seed's order of appearance.
+PARAM_NAMES = ("Wf", "Wi", "Wc", "Wo", "Wy", "bf", "bi", "bc", "bo", "by")
+
+#: The gate/state lists the seed class keeps after forward().
+STATE_NAMES = ("f_gates", "i_gates", "c_tildes", "o_gates", "c_states", "h_states")
+
+#: (rtol, atol) per dtype. For float64 the atol is not absolute: it is rtol times the largest
+#: magnitude among the expected values, so entries near 0 (e.g. a gradient that nearly cancels)
+#: are judged on the scale of the tensor they belong to.
+TOLERANCES = {
+    np.dtype(np.float64): (1e-12, None),
+    np.dtype(np.float32): (1e-4, 1e-5),
+}
+
+
+def pytest_report_header(config):
+    return f"fastlstm {fastlstm.__version__} imported from {fastlstm.__file__}"
+
+
+def tolerance(dtype, expected=None):
+    """(rtol, atol) for a computation in ``dtype`` checked against ``expected``."""
+    rtol, atol = TOLERANCES[np.dtype(dtype)]
+    if atol is None:
+        finite = np.abs(np.asarray(expected, dtype=np.float64))
+        finite = finite[np.isfinite(finite)]
+        scale = float(finite.max()) if finite.size else 0.0
+        atol = rtol * scale
+    return rtol, atol
+
+
+def assert_close(name, actual, expected, dtype=None, *, rtol=None, atol=None):
+    """Assert ``actual`` matches ``expected`` elementwise; the failure names ``name``.
+
+    Parameters
+    ----------
+    name : str
+        What is compared (shown in the failure message), e.g. ``"h_states[3]"``.
+    actual, expected : array_like
+        Same shape required. NaNs must sit at the same places.
+    dtype : np.float32 or np.float64, optional
+        Precision of the computation under test (selects the tolerance); defaults to the dtype of
+        ``actual`` (float64 for non-float input).
+    rtol, atol : float, optional
+        Override the dtype's tolerance.
+    """
+    actual_arr = np.asarray(actual)
+    expected_arr = np.asarray(expected, dtype=np.float64)
+    if dtype is None:
+        dtype = actual_arr.dtype if actual_arr.dtype in TOLERANCES else np.float64
+    d_rtol, d_atol = tolerance(dtype, expected_arr)
+    rtol = d_rtol if rtol is None else rtol
+    atol = d_atol if atol is None else atol
+    assert actual_arr.shape == expected_arr.shape, (
+        f"{name}: shape {actual_arr.shape} != expected {expected_arr.shape}")
+    act = actual_arr.astype(np.float64)
+    ok = np.isclose(act, expected_arr, rtol=rtol, atol=atol, equal_nan=True)
+    if not ok.all():
+        err = np.abs(act - expected_arr)
+        err = np.where(ok, -np.inf, np.where(np.isnan(err), np.inf, err))
+        worst = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
+        raise AssertionError(
+            f"{name}: {int((~ok).sum())} of {ok.size} entries differ beyond rtol={rtol:.1e}, "
+            f"atol={atol:.1e} ({np.dtype(dtype).name}); worst at index {worst}: actual "
+            f"{act[worst]!r}, expected {expected_arr[worst]!r} (abs err {err[worst]:.3e})")
+
+
+def assert_params_close(fast, ref, dtype=None, prefix="", **kw):
+    """Every parameter of the seed model, each compared by name."""
+    for name in PARAM_NAMES:
+        assert_close(prefix + name, getattr(fast, name), getattr(ref, name), dtype, **kw)
+
+
+def snapshot(model):
+    """Copies of all parameters of a seed-style model, keyed by name."""
+    return {name: np.array(getattr(model, name), copy=True) for name in PARAM_NAMES}
+
+
+def make_sequences(rng, input_size, output_size, lengths, scale=1.0):
+    """Lists of input sequences ``(T, I)`` and target sequences ``(T, O)`` of the given lengths."""
+    X = [rng.normal(size=(T, input_size)) for T in lengths]
+    y = [scale * rng.normal(size=(T, output_size)) for T in lengths]
+    return X, y
+
+
+# ------------------------------------------------------------------------------------------------
+# The notebooks' printed numbers (copied verbatim from the seeds; see /work/shared/seeds)
+# ------------------------------------------------------------------------------------------------
+
+# Notebook 003, cell [8].
+SEED003_H_NEXT = [-0.24236866, -0.47552629, -0.61342184, 0.2937933]
+SEED003_C_NEXT = [-2.00175213, -0.54923161, -1.26657864, 0.33225723]
+SEED003_PRINT_ATOL = 5e-9 + 1e-15  # printed with 8 decimals
+
+# Notebook 004, cells [67] and [69]: per step (forget, input, candidate, cell, output, hidden).
+SEED004_TABLE = [
+    (0.6225, 0.6457, 0.6044, 0.3902, 0.6900, 0.2564),
+    (0.7361, 0.7775, 0.9009, 0.9877, 0.8459, 0.6398),
+    (0.8269, 0.8730, 0.9798, 1.6721, 0.9344, 0.8707),
+]
+SEED004_FUTURE = 3.4827
+SEED004_PRINT_ATOL = 5e-5 + 1e-12  # printed with 4 decimals
+SEED004_PARAMETERS = {
+    "forget": (0.5, 0.1, 0),
+    "input": (0.6, 0.2, 0),
+    "cell": (0.7, 0.3, 0),
+    "output": (0.8, 0.4, 0),
+}
+
+
+def seed003_inputs():
+    """Notebook 003's inputs, drawn exactly as its cell [5] does."""
+    n_features, n_hidden_units = 10, 4
+    np.random.seed(42)
+    x_t = np.random.randn(n_features)
+    h_prev = np.random.randn(n_hidden_units)
+    c_prev = np.random.randn(n_hidden_units)
+    Wf = np.random.randn(n_hidden_units, n_hidden_units + n_features)
+    Wi = np.random.randn(n_hidden_units, n_hidden_units + n_features)
+    Wo = np.random.randn(n_hidden_units, n_hidden_units + n_features)
+    Wc = np.random.randn(n_hidden_units, n_hidden_units + n_features)
+    bf = np.random.randn(n_hidden_units)
+    bi = np.random.randn(n_hidden_units)
+    bo = np.random.randn(n_hidden_units)
+    bc = np.random.randn(n_hidden_units)
+    return x_t, h_prev, c_prev, Wf, Wi, Wo, Wc, bf, bi, bo, bc
+
+
+@contextlib.contextmanager
+def quiet():
+    """Swallow stdout (the seed class prints every 10 epochs)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+@pytest.fixture
+def rng(request):
+    """A NumPy Generator seeded from the test's name, so each test draws its own stable data."""
+    seed = sum(map(ord, request.node.nodeid)) % (2**32)
+    return np.random.default_rng(seed)
