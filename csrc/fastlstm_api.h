@@ -87,17 +87,18 @@ fl_status FL_FN(fl_seed_forward)(
     const real *by,         /* (O) */
     int T, int I, int H, int O, FL_FN(fl_gemm) gemm);
 
-/* Seed backward: BPTT of the loss sum_t |y_t - target_t|^2 / 2, every gradient clipped
+/* Seed backward: BPTT of the loss sum_t |y_t - target_t|^2 / 2 (y_t recomputed from the kept
+ * hidden states with the current Wy, by, as the seed does), every gradient clipped
  * elementwise to [-clip, clip] (clip <= 0: no clipping), then SGD with learning rate lr, in
  * place on w, b, wy, by. *loss receives the loss divided by T. A non-finite loss returns
- * FL_ERR_NONFINITE before any weight changes. The workspace is fl_seed_workspace_size(...)
+ * FL_ERR_NONFINITE before any weight changes, and so does a gradient that is
+ * NaN (or inf, without clipping) after clipping. The workspace is fl_seed_workspace_size(...)
  * values of scratch. */
 fl_status FL_FN(fl_seed_backward)(
     real *w, real *b, real *wy, real *by, double *loss,
     real *workspace,
     const real *targets,    /* (T, O) */
     const real *x, const real *hidden, const real *cell, const real *gates,
-    const real *outputs,
     int T, int I, int H, int O, real lr, real clip, FL_FN(fl_gemm) gemm);
 
 /* Seed training: `epochs` passes of forward + backward + update over n_seq sequences, in order.

@@ -34,24 +34,30 @@ static int FL_FN(all_finite)(const real *v, long long n)
     return acc == 0;
 }
 
-/* Clip to [-clip, clip] (NaN stays NaN, as np.clip) and take one SGD step: p -= lr * g. */
-static void FL_FN(clip_and_step)(real *param, real *grad, long long n, real lr, real clip)
+/* Clip to [-clip, clip] in place (clip <= 0: no clipping); NaN stays NaN, as in np.clip. */
+static void FL_FN(clip)(real *grad, long long n, real clip)
 {
+    if (clip <= 0) return;
     for (long long k = 0; k < n; k++) {
-        real g = grad[k];
-        if (clip > 0) g = g < -clip ? -clip : (g > clip ? clip : g);
-        param[k] -= lr * g;
+        const real g = grad[k];
+        grad[k] = g < -clip ? -clip : (g > clip ? clip : g);
     }
+}
+
+/* One SGD step: p -= lr * g. */
+static void FL_FN(sgd_step)(real *param, const real *grad, long long n, real lr)
+{
+    for (long long k = 0; k < n; k++) param[k] -= lr * grad[k];
 }
 
 fl_status FL_FN(fl_seed_backward)(real *w, real *b, real *wy, real *by, double *loss,
                                   real *workspace, const real *targets, const real *x,
                                   const real *hidden, const real *cell, const real *gates,
-                                  const real *outputs, int T, int I, int H, int O, real lr,
-                                  real clip, FL_FN(fl_gemm) gemm)
+                                  int T, int I, int H, int O, real lr, real clip,
+                                  FL_FN(fl_gemm) gemm)
 {
     if (T < 1 || I < 1 || H < 1 || O < 1 || !w || !b || !wy || !by || !loss || !workspace ||
-        !targets || !x || !hidden || !cell || !gates || !outputs)
+        !targets || !x || !hidden || !cell || !gates)
         return FL_ERR_ARG;
     const int G = 4 * H, K = H + I;
     /* Workspace views, in the order fl_seed_workspace_size counts them. */
@@ -66,12 +72,16 @@ fl_status FL_FN(fl_seed_backward)(real *w, real *b, real *wy, real *by, double *
     real *dby = dwy + (long long)O * H;         /* (O) */
     real *dw_t = dby + O;                       /* (K, G)  dW^T for the small-size path */
 
-    /* Loss, summed from the last step to the first as the seed's loop does. */
+    /* The outputs are recomputed with the current head, as the seed's backward does (they differ
+     * from forward's after an update: a second backward, or a backward after train). Loss,
+     * summed from the last step to the first as the seed's loop does. */
+    FL_FN(fill_rows)(err, by, T, O);
+    FL_FN(gemm)(gemm, 0, 1, T, O, H, 1, hidden, H, wy, H, 1, err, O);
     double total = 0;
     for (int t = T - 1; t >= 0; t--) {
         double step = 0;
         for (int k = 0; k < O; k++) {
-            real e = outputs[(long long)t * O + k] - targets[(long long)t * O + k];
+            real e = err[(long long)t * O + k] - targets[(long long)t * O + k];
             err[(long long)t * O + k] = e;
             step += (double)e * (double)e;
         }
@@ -91,16 +101,19 @@ fl_status FL_FN(fl_seed_backward)(real *w, real *b, real *wy, real *by, double *
                                           dc, dw_t, dy, H, NULL, NULL, x, I, NULL, NULL, hidden, H,
                                           cell, gates, w + H, K, w, K, T, 1, I, H, 0, gemm);
     if (st != FL_OK) return st;
-    /* A finite loss can still have a non-finite gradient (an overflow in the recurrence): check
-     * every gradient before touching a weight, so a failure leaves the last finite weights. */
+    /* Clip first (an infinite gradient clips to +-clip, as in the seed), then check: a NaN, or
+     * an inf left by clip = none, stops before any weight changes. */
+    FL_FN(clip)(dw, (long long)G * K, clip);
+    FL_FN(clip)(db, G, clip);
+    FL_FN(clip)(dwy, (long long)O * H, clip);
+    FL_FN(clip)(dby, O, clip);
     if (!FL_FN(all_finite)(dw, (long long)G * K) || !FL_FN(all_finite)(db, G) ||
         !FL_FN(all_finite)(dwy, (long long)O * H) || !FL_FN(all_finite)(dby, O))
         return FL_ERR_NONFINITE;
-
-    FL_FN(clip_and_step)(w, dw, (long long)G * K, lr, clip);
-    FL_FN(clip_and_step)(b, db, G, lr, clip);
-    FL_FN(clip_and_step)(wy, dwy, (long long)O * H, lr, clip);
-    FL_FN(clip_and_step)(by, dby, O, lr, clip);
+    FL_FN(sgd_step)(w, dw, (long long)G * K, lr);
+    FL_FN(sgd_step)(b, db, G, lr);
+    FL_FN(sgd_step)(wy, dwy, (long long)O * H, lr);
+    FL_FN(sgd_step)(by, dby, O, lr);
     *loss = total / T;
     return FL_OK;
 }
@@ -128,8 +141,8 @@ fl_status FL_FN(fl_seed_train)(real *w, real *b, real *wy, real *by, double *epo
                                                   T, I, H, O, gemm);
             if (st == FL_OK)
                 st = FL_FN(fl_seed_backward)(w, b, wy, by, &loss, workspace, y_all + start * O,
-                                             x, hidden, cell, gates, outputs, T, I, H, O, lr,
-                                             clip, gemm);
+                                             x, hidden, cell, gates, T, I, H, O, lr, clip,
+                                             gemm);
             if (st != FL_OK) return st;
             total += loss;
             *done_seqs = s + 1;

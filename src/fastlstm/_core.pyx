@@ -205,8 +205,8 @@ def seed_forward(floating[::1] hidden, floating[::1] cell, floating[::1] gates,
 def seed_backward(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1] by,
                   floating[::1] workspace, const floating[::1] targets, const floating[::1] x,
                   const floating[::1] hidden, const floating[::1] cell,
-                  const floating[::1] gates, const floating[::1] outputs, int T, int I, int H,
-                  int O, double lr, double clip):
+                  const floating[::1] gates, int T, int I, int H, int O, double lr,
+                  double clip):
     """Seed BPTT + clipped SGD update of w, b, wy, by in place; returns the loss / T."""
     cdef int64_t G = 4 * <int64_t>H, K = <int64_t>H + I
     _need(w.shape[0], G * K, "w")
@@ -219,7 +219,6 @@ def seed_backward(floating[::1] w, floating[::1] b, floating[::1] wy, floating[:
     _need(hidden.shape[0], T * <int64_t>H, "hidden")
     _need(cell.shape[0], T * <int64_t>H, "cell")
     _need(gates.shape[0], T * G, "gates")
-    _need(outputs.shape[0], T * <int64_t>O, "outputs")
     if T < 1:
         raise ValueError("internal: seed_backward needs at least one step")
     cdef double loss = 0
@@ -228,12 +227,12 @@ def seed_backward(floating[::1] w, floating[::1] b, floating[::1] wy, floating[:
         with nogil:
             st = fl_seed_backward_f32(&w[0], &b[0], &wy[0], &by[0], &loss, &workspace[0],
                                       &targets[0], &x[0], &hidden[0], &cell[0], &gates[0],
-                                      &outputs[0], T, I, H, O, <float>lr, <float>clip, _gemm32())
+                                      T, I, H, O, <float>lr, <float>clip, _gemm32())
     else:
         with nogil:
             st = fl_seed_backward_f64(&w[0], &b[0], &wy[0], &by[0], &loss, &workspace[0],
                                       &targets[0], &x[0], &hidden[0], &cell[0], &gates[0],
-                                      &outputs[0], T, I, H, O, lr, clip, _gemm64())
+                                      T, I, H, O, lr, clip, _gemm64())
     _check(st, "LSTM.backward")
     return loss
 

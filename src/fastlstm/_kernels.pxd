@@ -80,13 +80,13 @@ cdef extern from "fastlstm.h" nogil:
     fl_status fl_seed_backward_f32(float *w, float *b, float *wy, float *by, double *loss,
                                    float *workspace, const float *targets, const float *x,
                                    const float *hidden, const float *cell, const float *gates,
-                                   const float *outputs, int T, int I, int H, int O, float lr,
-                                   float clip, fl_gemm_f32 gemm)
+                                   int T, int I, int H, int O, float lr, float clip,
+                                   fl_gemm_f32 gemm)
     fl_status fl_seed_backward_f64(double *w, double *b, double *wy, double *by, double *loss,
                                    double *workspace, const double *targets, const double *x,
                                    const double *hidden, const double *cell,
-                                   const double *gates, const double *outputs, int T, int I,
-                                   int H, int O, double lr, double clip, fl_gemm_f64 gemm)
+                                   const double *gates, int T, int I, int H, int O, double lr,
+                                   double clip, fl_gemm_f64 gemm)
 
     fl_status fl_seed_train_f32(float *w, float *b, float *wy, float *by, double *epoch_loss,
                                 int *done_epochs, int *done_seqs, float *hidden, float *cell,

@@ -243,7 +243,7 @@ class LSTM:
         f = self._flat
         return _core.seed_backward(f["W"], f["b"], f["Wy"], f["by"], work, y.reshape(-1),
                                    x.reshape(-1), hidden.reshape(-1), cell.reshape(-1),
-                                   gates.reshape(-1), outputs.reshape(-1), T, self.input_size,
+                                   gates.reshape(-1), T, self.input_size,
                                    self.hidden_size, self.output_size,
                                    float(self.learning_rate), self._clip_value())
 
@@ -418,6 +418,8 @@ def lstm_step(x_t, h_prev, c_prev, Wf, Wi, Wo, Wc, bf, bi, bo, bc, *, return_gat
         raise ValueError(f"x_t: expected shape {expected} to match h_prev "
                          f"{shape_str(h.shape)}, got {shape_str(x.shape)}")
     I = x.shape[-1]
+    if I < 1:
+        raise ValueError(f"x_t: expected at least one feature, got shape {shape_str(x.shape)}")
     for w, n in ((wf, "Wf"), (wi, "Wi"), (wo, "Wo"), (wc, "Wc")):
         check_shape(w, n, (H, H + I))
     biases = []
