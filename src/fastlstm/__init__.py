@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import reference
 from ._core import NonFiniteLossError, blas_enabled, set_blas_enabled
+from .layer import LSTMLayer
 from .lstm import GATE_ORDER, LSTM, lstm_step
 
 try:
@@ -17,5 +18,5 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
-__all__ = ["LSTM", "lstm_step", "reference", "GATE_ORDER", "NonFiniteLossError",
+__all__ = ["LSTM", "LSTMLayer", "lstm_step", "reference", "GATE_ORDER", "NonFiniteLossError",
            "set_blas_enabled", "blas_enabled", "__version__"]

@@ -291,3 +291,146 @@ def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1]
         err.epochs_done = epoch_offset + done_epochs
         raise
     return done_epochs
+
+
+# --------------------------------------------------------------------------------------------
+# One layer, one direction, a whole sequence (fastlstm.LSTMLayer)
+# --------------------------------------------------------------------------------------------
+
+cdef int _need_rows(Py_ssize_t have, int64_t rows, int64_t ld, int64_t width, str name) except -1:
+    """A (rows, width) block whose rows are ld apart fits in a buffer of `have` values."""
+    if rows > 0:
+        _need(have, (rows - 1) * ld + width, name)
+    return 0
+
+
+def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floating[::1] gates,
+                floating[::1] c_last, floating[::1] w_t, const floating[::1] x,
+                const floating[::1] h0, const floating[::1] c0, const floating[::1] w_ih,
+                const floating[::1] w_hh, const floating[::1] bias, int T, int B, int I, int H,
+                bint reverse):
+    """fl_seq_forward on flat buffers; cell None = inference (then c_last is required);
+    h0, c0, w_t may be None."""
+    cdef int64_t G = 4 * <int64_t>H, rows = <int64_t>T * B
+    if hidden is None or gates is None or x is None or w_ih is None or w_hh is None or bias is None:
+        raise ValueError("internal: seq_forward needs hidden, gates, x and the weights")
+    if cell is None and c_last is None:
+        raise ValueError("internal: inference needs c_last")
+    _need_rows(hidden.shape[0], rows, ld_hidden, H, "hidden")
+    _need(gates.shape[0], rows * G, "gates")
+    _need(x.shape[0], rows * I, "x")
+    _need(w_ih.shape[0], G * I, "w_ih")
+    _need(w_hh.shape[0], G * H, "w_hh")
+    _need(bias.shape[0], G, "bias")
+    if cell is not None:
+        _need(cell.shape[0], rows * H, "cell")
+    if c_last is not None:
+        _need(c_last.shape[0], B * <int64_t>H, "c_last")
+    if w_t is not None:
+        _need(w_t.shape[0], (<int64_t>I + H) * G, "w_t")
+    if h0 is not None:
+        _need(h0.shape[0], B * <int64_t>H, "h0")
+    if c0 is not None:
+        _need(c0.shape[0], B * <int64_t>H, "c0")
+    if rows == 0 or I < 1 or H < 1:
+        if rows == 0:
+            return
+        raise ValueError("internal: seq_forward needs I >= 1 and H >= 1")
+    cdef floating *p_cell = NULL
+    cdef floating *p_c_last = NULL
+    cdef floating *p_w_t = NULL
+    cdef const floating *p_h0 = NULL
+    cdef const floating *p_c0 = NULL
+    if cell is not None:
+        p_cell = &cell[0]
+    if c_last is not None:
+        p_c_last = &c_last[0]
+    if w_t is not None:
+        p_w_t = &w_t[0]
+    if h0 is not None:
+        p_h0 = &h0[0]
+    if c0 is not None:
+        p_c0 = &c0[0]
+    cdef fl_status st
+    if floating is float:
+        with nogil:
+            st = fl_seq_forward_f32(&hidden[0], ld_hidden, p_cell, &gates[0], p_c_last, p_w_t,
+                                    &x[0], I, p_h0, p_c0, &w_ih[0], I, &w_hh[0], H, &bias[0],
+                                    T, B, I, H, reverse, FL_SIGMOID_EXACT, _gemm32())
+    else:
+        with nogil:
+            st = fl_seq_forward_f64(&hidden[0], ld_hidden, p_cell, &gates[0], p_c_last, p_w_t,
+                                    &x[0], I, p_h0, p_c0, &w_ih[0], I, &w_hh[0], H, &bias[0],
+                                    T, B, I, H, reverse, FL_SIGMOID_EXACT, _gemm64())
+    _check(st, "LSTMLayer.forward")
+
+
+def seq_backward(floating[::1] dx, floating[::1] dh0, floating[::1] dc0, floating[::1] dw_ih,
+                 floating[::1] dw_hh, floating[::1] dbias, floating[::1] d_gates,
+                 floating[::1] dh, floating[::1] dc, floating[::1] dw_t,
+                 const floating[::1] dy, int ld_dy, const floating[::1] dh_last,
+                 const floating[::1] dc_last, const floating[::1] x, const floating[::1] h0,
+                 const floating[::1] c0, const floating[::1] hidden, int ld_hidden,
+                 const floating[::1] cell, const floating[::1] gates,
+                 const floating[::1] w_ih, const floating[::1] w_hh, int T, int B, int I, int H,
+                 bint reverse):
+    """fl_seq_backward on flat buffers (dy, dh_last, dc_last, h0, c0, dw_t may be None)."""
+    cdef int64_t G = 4 * <int64_t>H, rows = <int64_t>T * B, BH = <int64_t>B * H
+    _need(dx.shape[0], rows * I, "dx")
+    _need(dh0.shape[0], BH, "dh0")
+    _need(dc0.shape[0], BH, "dc0")
+    _need(dw_ih.shape[0], G * I, "dw_ih")
+    _need(dw_hh.shape[0], G * H, "dw_hh")
+    _need(dbias.shape[0], G, "dbias")
+    _need(d_gates.shape[0], rows * G, "d_gates")
+    _need(dh.shape[0], BH, "dh")
+    _need(dc.shape[0], BH, "dc")
+    _need(x.shape[0], rows * I, "x")
+    _need_rows(hidden.shape[0], rows, ld_hidden, H, "hidden")
+    _need(cell.shape[0], rows * H, "cell")
+    _need(gates.shape[0], rows * G, "gates")
+    _need(w_ih.shape[0], G * I, "w_ih")
+    _need(w_hh.shape[0], G * H, "w_hh")
+    if dy is not None:
+        _need_rows(dy.shape[0], rows, ld_dy, H, "dy")
+    for buf, name in ((dh_last, "dh_last"), (dc_last, "dc_last"), (h0, "h0"), (c0, "c0")):
+        if buf is not None:
+            _need(buf.shape[0], BH, name)
+    if dw_t is not None:
+        _need(dw_t.shape[0], (<int64_t>I + H) * G, "dw_t")
+    if rows == 0 or I < 1 or H < 1:
+        raise ValueError("internal: seq_backward needs T, B, I, H >= 1")
+    cdef floating *p_dw_t = NULL
+    cdef const floating *p_dy = NULL
+    cdef const floating *p_dhl = NULL
+    cdef const floating *p_dcl = NULL
+    cdef const floating *p_h0 = NULL
+    cdef const floating *p_c0 = NULL
+    if dw_t is not None:
+        p_dw_t = &dw_t[0]
+    if dy is not None:
+        p_dy = &dy[0]
+    if dh_last is not None:
+        p_dhl = &dh_last[0]
+    if dc_last is not None:
+        p_dcl = &dc_last[0]
+    if h0 is not None:
+        p_h0 = &h0[0]
+    if c0 is not None:
+        p_c0 = &c0[0]
+    cdef fl_status st
+    if floating is float:
+        with nogil:
+            st = fl_seq_backward_f32(&dx[0], I, &dh0[0], &dc0[0], &dw_ih[0], I, &dw_hh[0], H,
+                                     &dbias[0], &d_gates[0], &dh[0], &dc[0], p_dw_t, p_dy, ld_dy,
+                                     p_dhl, p_dcl, &x[0], I, p_h0, p_c0, &hidden[0], ld_hidden,
+                                     &cell[0], &gates[0], &w_ih[0], I, &w_hh[0], H, T, B, I, H,
+                                     reverse, _gemm32())
+    else:
+        with nogil:
+            st = fl_seq_backward_f64(&dx[0], I, &dh0[0], &dc0[0], &dw_ih[0], I, &dw_hh[0], H,
+                                     &dbias[0], &d_gates[0], &dh[0], &dc[0], p_dw_t, p_dy, ld_dy,
+                                     p_dhl, p_dcl, &x[0], I, p_h0, p_c0, &hidden[0], ld_hidden,
+                                     &cell[0], &gates[0], &w_ih[0], I, &w_hh[0], H, T, B, I, H,
+                                     reverse, _gemm64())
+    _check(st, "LSTMLayer.backward")

@@ -1,0 +1,231 @@
+"""fastlstm.LSTMLayer: a batched, multi-layer, bidirectional LSTM with torch.nn.LSTM's semantics,
+names and shapes, on the C sequence kernels (csrc/lstm_impl.h: fl_seq_forward/backward)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._reference_layer import param_names
+from ._validation import check_positive_int, resolve_dtype, shape_str, to_array
+
+__all__ = ["LSTMLayer"]
+
+
+class LSTMLayer:
+    """Multi-layer (bi)directional LSTM, gate order i, f, g, o, exact sigmoid.
+
+    Parameters
+    ----------
+    input_size, hidden_size : int
+    num_layers : int, default 1
+    bidirectional : bool, default False
+    batch_first : bool, default False
+        Inputs/outputs as (B, T, .) instead of (T, B, .).
+    dtype : {np.float32, np.float64}, default np.float32
+    seed : int or None
+        Seed of PyTorch's default initialisation, uniform in +-1/sqrt(H).
+
+    Parameters live in one contiguous buffer; ``parameters()`` yields ``(name, view)`` with
+    PyTorch's names (``weight_ih_l0 (4H, I)``, ``weight_hh_l0 (4H, H)``, ``bias_ih_l0``,
+    ``bias_hh_l0``, ``..._reverse``); ``grads`` holds views of the same names after ``backward``.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
+                 batch_first=False, dtype=np.float32, seed=None):
+        self.input_size = check_positive_int(input_size, "input_size")
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size")
+        self.num_layers = check_positive_int(num_layers, "num_layers")
+        self.bidirectional = bool(bidirectional)
+        self.batch_first = bool(batch_first)
+        self.dtype = resolve_dtype(dtype)
+        self.num_directions = 2 if self.bidirectional else 1
+        self._names = param_names(self.num_layers, self.bidirectional)
+        self._shapes = {name: self._shape_of(name) for name in self._names}
+        size = sum(int(np.prod(s)) for s in self._shapes.values())
+        self._flat = np.zeros(size, self.dtype)
+        self._grad_flat = np.zeros(size, self.dtype)
+        self._params = self._views(self._flat)
+        self.grads = self._views(self._grad_flat)
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        for name in self._names:
+            self._params[name][...] = rng.uniform(-bound, bound, self._shapes[name])
+        self._cache = None
+
+    def _shape_of(self, name):
+        H, G = self.hidden_size, 4 * self.hidden_size
+        layer = int(name.split("_l")[1].split("_")[0])
+        in_size = self.input_size if layer == 0 else self.num_directions * H
+        if name.startswith("weight_ih"):
+            return (G, in_size)
+        if name.startswith("weight_hh"):
+            return (G, H)
+        return (G,)
+
+    def _views(self, flat):
+        views, start = {}, 0
+        for name in self._names:
+            n = int(np.prod(self._shapes[name]))
+            views[name] = flat[start:start + n].reshape(self._shapes[name])
+            start += n
+        return views
+
+    def parameters(self):
+        """Yield ``(name, array)``: views into the one parameter buffer, PyTorch's order."""
+        for name in self._names:
+            yield name, self._params[name]
+
+    def state_dict(self):
+        """Copies of the parameters under PyTorch's names."""
+        return {name: self._params[name].copy() for name in self._names}
+
+    def load_state_dict(self, state):
+        """Load PyTorch-named arrays (e.g. ``{k: v.numpy() for k, v in m.state_dict().items()}``)."""
+        missing = [n for n in self._names if n not in state]
+        unexpected = [k for k in state if k not in self._shapes]
+        if missing or unexpected:
+            raise ValueError(f"state: missing keys {missing}, unexpected keys {unexpected}")
+        arrays = {}
+        for name in self._names:
+            arr = to_array(state[name], name, self.dtype)
+            if arr.shape != self._shapes[name]:
+                raise ValueError(f"{name}: expected shape {shape_str(self._shapes[name])}, "
+                                 f"got {shape_str(arr.shape)}")
+            arrays[name] = arr
+        for name, arr in arrays.items():
+            self._params[name][...] = arr
+
+    def _state(self, value, name, B):
+        L, H = self.num_layers * self.num_directions, self.hidden_size
+        if value is None:
+            return None
+        arr = to_array(value, name, self.dtype)
+        if arr.shape != (L, B, H):
+            raise ValueError(f"{name}: expected shape ({L}, {B}, {H}), got {shape_str(arr.shape)}")
+        return np.ascontiguousarray(arr)
+
+    def forward(self, x, state=None, *, training=True):
+        """Run the layer.
+
+        Parameters
+        ----------
+        x : array (T, B, I), or (B, T, I) with batch_first
+        state : (h0, c0) each (L*D, B, H), or None for zeros
+        training : bool
+            False is the inference path: no caches are kept and backward is refused.
+
+        Returns
+        -------
+        y : (T, B, D*H) (or (B, T, D*H)), (h_n, c_n) each (L*D, B, H), in the layer's dtype.
+        """
+        x = to_array(x, "x", self.dtype)
+        if x.ndim != 3:
+            raise ValueError(f"x: expected 3 dimensions ({'B, T' if self.batch_first else 'T, B'}"
+                             f", {self.input_size}), got shape {shape_str(x.shape)}")
+        if self.batch_first:
+            x = x.transpose(1, 0, 2)
+        T, B, I = x.shape
+        if I != self.input_size:
+            raise ValueError(f"x: expected {self.input_size} features in the last axis, got "
+                             f"shape {shape_str(x.shape)}")
+        if T == 0 or B == 0:
+            raise ValueError(f"x: expected at least one step and one sequence, got shape "
+                             f"{shape_str(x.shape)}")
+        x = np.ascontiguousarray(x)
+        h0 = c0 = None
+        if state is not None:
+            if not isinstance(state, (tuple, list)) or len(state) != 2:
+                raise TypeError("state must be a tuple (h0, c0) or None")
+            h0 = self._state(state[0], "h0", B)
+            c0 = self._state(state[1], "c0", B)
+        H, D, G = self.hidden_size, self.num_directions, 4 * self.hidden_size
+        h_n = np.empty((self.num_layers * D, B, H), self.dtype)
+        c_n = np.empty((self.num_layers * D, B, H), self.dtype)
+        caches = []
+        inp = x
+        for layer in range(self.num_layers):
+            in_size = inp.shape[2]
+            out = np.empty((T, B, D * H), self.dtype)
+            layer_cache = []
+            for d in range(D):
+                k = layer * D + d
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                w_ih, w_hh = self._params["weight_ih" + sfx], self._params["weight_hh" + sfx]
+                bias = self._params["bias_ih" + sfx] + self._params["bias_hh" + sfx]
+                gates = np.empty((T, B, G), self.dtype)
+                cell = np.empty((T, B, H), self.dtype) if training else None
+                c_last = c_n[k]
+                w_t = np.empty((in_size + H) * G, self.dtype)
+                h0_k = h0[k].reshape(-1) if h0 is not None else None
+                c0_k = c0[k].reshape(-1) if c0 is not None else None
+                _core.seq_forward(out.reshape(-1)[d * H:], D * H,
+                                  cell.reshape(-1) if cell is not None else None,
+                                  gates.reshape(-1), c_last.reshape(-1), w_t, inp.reshape(-1),
+                                  h0_k, c0_k, w_ih.reshape(-1), w_hh.reshape(-1), bias,
+                                  T, B, in_size, H, d == 1)
+                h_n[k] = out[0 if d else T - 1, :, d * H:(d + 1) * H]
+                if training:
+                    layer_cache.append((gates, cell, h0_k, c0_k))
+            if training:
+                caches.append((inp, out, layer_cache))
+            inp = out
+        self._cache = (caches, T, B) if training else None
+        y = inp.transpose(1, 0, 2).copy() if self.batch_first else inp
+        return y, (h_n, c_n)
+
+    def backward(self, dy, dstate=None):
+        """Gradients of the last training forward; fills ``self.grads``.
+
+        Returns ``dx`` shaped like x and ``(dh0, dc0)`` each (L*D, B, H).
+        """
+        if self._cache is None:
+            raise RuntimeError("backward() needs a forward(x, training=True) first")
+        caches, T, B = self._cache
+        H, D, G = self.hidden_size, self.num_directions, 4 * self.hidden_size
+        expected = (B, T, D * H) if self.batch_first else (T, B, D * H)
+        dy = to_array(dy, "dy", self.dtype)
+        if dy.shape != expected:
+            raise ValueError(f"dy: expected shape {shape_str(expected)}, got {shape_str(dy.shape)}")
+        if self.batch_first:
+            dy = dy.transpose(1, 0, 2)
+        d_out = np.ascontiguousarray(dy)
+        dh_n = dc_n = None
+        if dstate is not None:
+            if not isinstance(dstate, (tuple, list)) or len(dstate) != 2:
+                raise TypeError("dstate must be a tuple (dh_n, dc_n) or None")
+            dh_n = self._state(dstate[0], "dh_n", B)
+            dc_n = self._state(dstate[1], "dc_n", B)
+        L = self.num_layers
+        dh0 = np.zeros((L * D, B, H), self.dtype)
+        dc0 = np.zeros((L * D, B, H), self.dtype)
+        scratch_dh = np.empty(B * H, self.dtype)
+        scratch_dc = np.empty(B * H, self.dtype)
+        for layer in reversed(range(L)):
+            inp, out, layer_cache = caches[layer]
+            in_size = inp.shape[2]
+            d_in = np.zeros((T, B, in_size), self.dtype)
+            dx_d = np.empty((T, B, in_size), self.dtype)
+            d_gates = np.empty((T, B, G), self.dtype)
+            dw_t = np.empty((in_size + H) * G, self.dtype)
+            for d in range(D):
+                k = layer * D + d
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                gates, cell, h0_k, c0_k = layer_cache[d]
+                dbias = self.grads["bias_ih" + sfx].reshape(-1)
+                _core.seq_backward(
+                    dx_d.reshape(-1), dh0[k].reshape(-1), dc0[k].reshape(-1),
+                    self.grads["weight_ih" + sfx].reshape(-1),
+                    self.grads["weight_hh" + sfx].reshape(-1), dbias, d_gates.reshape(-1),
+                    scratch_dh, scratch_dc, dw_t, d_out.reshape(-1)[d * H:], D * H,
+                    dh_n[k].reshape(-1) if dh_n is not None else None,
+                    dc_n[k].reshape(-1) if dc_n is not None else None,
+                    inp.reshape(-1), h0_k, c0_k, out.reshape(-1)[d * H:], D * H,
+                    cell.reshape(-1), gates.reshape(-1),
+                    self._params["weight_ih" + sfx].reshape(-1),
+                    self._params["weight_hh" + sfx].reshape(-1), T, B, in_size, H, d == 1)
+                self.grads["bias_hh" + sfx][...] = dbias
+                d_in += dx_d
+            d_out = d_in
+        dx = d_out.transpose(1, 0, 2).copy() if self.batch_first else d_out
+        return dx, (dh0, dc0)

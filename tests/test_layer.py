@@ -1,0 +1,115 @@
+"""fastlstm.LSTMLayer (C kernels) against the batched NumPy reference and torch.nn.LSTM."""
+
+import numpy as np
+import pytest
+
+import fastlstm
+from fastlstm import _reference_layer as ref
+
+CONFIGS = [  # T, B, I, H, layers, bidirectional, batch_first
+    (1, 1, 1, 1, 1, False, False),
+    (5, 3, 4, 3, 1, False, False),
+    (4, 2, 5, 3, 2, True, False),
+    (6, 1, 3, 10, 1, False, True),
+    (3, 5, 7, 6, 3, True, True),
+    (20, 8, 16, 32, 2, True, False),  # large enough for the BLAS path
+]
+TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-4, atol=1e-5)}
+
+
+def _close(name, actual, expected, dtype):
+    np.testing.assert_allclose(actual, expected, err_msg=f"{name} ({np.dtype(dtype).name})",
+                               **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("T, B, I, H, L, bi, bf", CONFIGS)
+@pytest.mark.parametrize("with_state", [False, True])
+def test_forward_backward_match_reference(T, B, I, H, L, bi, bf, dtype, with_state):
+    layer = fastlstm.LSTMLayer(I, H, L, bidirectional=bi, batch_first=bf, dtype=dtype, seed=3)
+    params = {k: v.astype(np.float64) for k, v in layer.state_dict().items()}
+    rng = np.random.default_rng(1)
+    D = 2 if bi else 1
+    x = rng.standard_normal((B, T, I) if bf else (T, B, I))
+    state = None
+    if with_state:
+        state = (rng.standard_normal((L * D, B, H)), rng.standard_normal((L * D, B, H)))
+    y, (h_n, c_n) = layer.forward(x.astype(dtype), None if state is None else
+                                  tuple(s.astype(dtype) for s in state))
+    y_ref, (h_ref, c_ref), cache = ref.lstm_layer_forward(
+        x, params, L, bi, None if state is None else state[0],
+        None if state is None else state[1], batch_first=bf)
+    assert y.dtype == dtype
+    _close("y", y, y_ref, dtype)
+    _close("h_n", h_n, h_ref, dtype)
+    _close("c_n", c_n, c_ref, dtype)
+    dy = rng.standard_normal(y.shape)
+    dh_n, dc_n = rng.standard_normal(h_n.shape), rng.standard_normal(c_n.shape)
+    dx, (dh0, dc0) = layer.backward(dy.astype(dtype), (dh_n.astype(dtype), dc_n.astype(dtype)))
+    dx_ref, (dh0_ref, dc0_ref), grads_ref = ref.lstm_layer_backward(dy, cache, dh_n, dc_n)
+    _close("dx", dx, dx_ref, dtype)
+    _close("dh0", dh0, dh0_ref, dtype)
+    _close("dc0", dc0, dc0_ref, dtype)
+    for name, g in grads_ref.items():
+        _close(f"grad {name}", layer.grads[name], g, dtype)
+
+
+@pytest.mark.parametrize("bi", [False, True])
+def test_inference_path_equals_training_path(bi):
+    layer = fastlstm.LSTMLayer(3, 5, 2, bidirectional=bi, dtype=np.float64, seed=0)
+    x = np.random.default_rng(2).standard_normal((7, 4, 3))
+    y1, (h1, c1) = layer.forward(x)
+    y2, (h2, c2) = layer.forward(x, training=False)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(h1, h2)
+    np.testing.assert_array_equal(c1, c2)
+    with pytest.raises(RuntimeError, match="backward"):
+        layer.backward(np.zeros_like(y2))
+
+
+def test_step_by_step_equals_whole_sequence():
+    layer = fastlstm.LSTMLayer(3, 4, 2, dtype=np.float64, seed=5)
+    x = np.random.default_rng(3).standard_normal((6, 2, 3))
+    y, (h, c) = layer.forward(x, training=False)
+    state = None
+    for t in range(6):
+        y_t, state = layer.forward(x[t:t + 1], state, training=False)
+        np.testing.assert_allclose(y_t[0], y[t], rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(state[0], h, rtol=1e-13)
+    np.testing.assert_allclose(state[1], c, rtol=1e-13)
+
+
+def test_matches_torch_lstm():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    module = torch.nn.LSTM(5, 7, num_layers=2, bidirectional=True, batch_first=True).double()
+    layer = fastlstm.LSTMLayer(5, 7, 2, bidirectional=True, batch_first=True, dtype=np.float64)
+    layer.load_state_dict({k: v.detach().numpy() for k, v in module.state_dict().items()})
+    x = torch.randn(3, 9, 5, dtype=torch.float64, requires_grad=True)
+    y_t, (h_t, c_t) = module(x)
+    y, (h, c) = layer.forward(x.detach().numpy())
+    np.testing.assert_allclose(y, y_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(h, h_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(c, c_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    dy = torch.randn_like(y_t)
+    y_t.backward(dy)
+    dx, _ = layer.backward(dy.numpy())
+    np.testing.assert_allclose(dx, x.grad.numpy(), rtol=1e-10, atol=1e-12)
+    for name, p in module.named_parameters():
+        np.testing.assert_allclose(layer.grads[name], p.grad.numpy(), rtol=1e-10, atol=1e-12,
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda l: l.forward(np.zeros((3, 2))), "x: expected 3 dimensions"),
+    (lambda l: l.forward(np.zeros((3, 2, 5))), "x: expected 4 features"),
+    (lambda l: l.forward(np.zeros((0, 2, 4))), "at least one step"),
+    (lambda l: l.forward(np.zeros((3, 2, 4)), (np.zeros((1, 3, 6)), np.zeros((1, 2, 6)))),
+     r"h0: expected shape \(1, 2, 6\), got \(1, 3, 6\)"),
+    (lambda l: l.forward(np.zeros((3, 2, 4), complex)), "complex"),
+    (lambda l: l.load_state_dict({}), "missing keys"),
+])
+def test_bad_input(call, match):
+    layer = fastlstm.LSTMLayer(4, 6)
+    with pytest.raises((ValueError, TypeError), match=match):
+        call(layer)
