@@ -29,7 +29,7 @@
 /* ------------------------------------------------------------------------------------------ */
 
 /* Dot product with eight independent partial sums, so the compiler can keep them in one SIMD
- * register without reassociating (we never build with -ffast-math). */
+ * register without reassociating (we never build with fast-math). */
 static inline real FL_FN(dot)(const real *x, const real *y, int n)
 {
     real s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
