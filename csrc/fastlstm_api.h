@@ -76,7 +76,8 @@ fl_status FL_FN(fl_seq_backward)(
 
 /* The seed model (notebook 001): one sequence, batch 1, zero initial state, W (G, H+I) acting
  * on [h, x] in gate order i, f, g, o, dense head y = Wy h + by, clipped sigmoid.
- * Forward: hidden (T, H), cell (T, H), gates (T, G) kept; outputs (T, O) out. */
+ * Forward: hidden (T, H), cell (T, H), gates (T, G) kept; outputs (T, O) out, or NULL to skip
+ * the head (backward recomputes the outputs itself). */
 fl_status FL_FN(fl_seed_forward)(
     real *hidden, real *cell, real *gates, real *outputs,
     real *w_t,              /* (H+I, G) scratch */
@@ -104,14 +105,13 @@ fl_status FL_FN(fl_seed_backward)(
 /* Seed training: `epochs` passes of forward + backward + update over n_seq sequences, in order.
  * Sequence s is rows offsets[s] .. offsets[s+1] of x_all (rows, I) and y_all (rows, O).
  * epoch_loss (epochs) receives the mean per-sequence loss of each epoch. Scratch: hidden, cell
- * (T_max, H), gates (T_max, G), outputs (T_max, O), w_t (H+I, G), workspace
- * fl_seed_workspace_size(T_max, ..).
+ * (T_max, H), gates (T_max, G), w_t (H+I, G), workspace fl_seed_workspace_size(T_max, ..).
  * On FL_ERR_NONFINITE, *done_epochs and *done_seqs say where it stopped; the weights are the
  * last finite ones. */
 fl_status FL_FN(fl_seed_train)(
     real *w, real *b, real *wy, real *by,
     double *epoch_loss, int *done_epochs, int *done_seqs,
-    real *hidden, real *cell, real *gates, real *outputs, real *w_t, real *workspace,
+    real *hidden, real *cell, real *gates, real *w_t, real *workspace,
     const real *x_all, const real *y_all, const long long *offsets, int n_seq,
     int epochs, int I, int H, int O, real lr, real clip, FL_FN(fl_gemm) gemm);
 

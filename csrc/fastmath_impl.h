@@ -16,7 +16,6 @@
 
 #if FL_DOUBLE
 typedef uint64_t FL_FN(uint_t);
-typedef int64_t FL_FN(int_t);
 #define FL_EXPNEG_MIN (-708.3964185322641)       /* exp of it is DBL_MIN */
 #define FL_SHIFTER 0x1.8p52
 #define FL_MANT_BITS 52
@@ -26,7 +25,6 @@ typedef int64_t FL_FN(int_t);
 #define FL_LOG2E 1.4426950408889634
 #else
 typedef uint32_t FL_FN(uint_t);
-typedef int32_t FL_FN(int_t);
 #define FL_EXPNEG_MIN (-87.33654f)               /* exp of it is FLT_MIN */
 #define FL_SHIFTER 0x1.8p23f
 #define FL_MANT_BITS 23

@@ -59,7 +59,8 @@ void FL_FN(fl_gemm_naive)(int trans_a, int trans_b, int m, int n, int k, real al
         for (int i = 0; i < m; i++) {
             real *ci = c + (long long)i * ldc;
             for (int p = 0; p < k; p++) {
-                real aip = alpha * (trans_a ? a[(long long)p * lda + i] : a[(long long)i * lda + p]);
+                const real aip =
+                    alpha * (trans_a ? a[(long long)p * lda + i] : a[(long long)i * lda + p]);
                 const real *bp = b + (long long)p * ldb;
                 for (int j = 0; j < n; j++) ci[j] += aip * bp[j];
             }
@@ -86,7 +87,8 @@ void FL_FN(fl_gemm_naive)(int trans_a, int trans_b, int m, int n, int k, real al
 }
 
 /* Below this many multiply-adds a BLAS call costs more than it computes (call overhead,
- * packing, thread wake-up); the plain loops win. Chosen by bench/bench_gemm_threshold.py. */
+ * packing, thread wake-up); the plain loops win. A first estimate (about 30^3), not yet tuned:
+ * bench/bench_core.py shows its effect on the seed's sizes and on H = 128. */
 #ifndef FL_GEMM_BLAS_MIN_MACS
 #define FL_GEMM_BLAS_MIN_MACS 24576LL
 #endif
@@ -233,16 +235,6 @@ static void FL_FN(transpose)(real *dst, int ld_dst, const real *src, int ld_src,
     }
 }
 
-/* w_t (I + H, G) <- [W_ih^T; W_hh^T], so the small-size path multiplies in the order whose
- * inner loop runs over contiguous G (X W^T becomes X (W^T): rows of W^T are axpy'd). */
-static void FL_FN(transpose_weights)(real *w_t, const real *w_ih, int ld_ih, const real *w_hh,
-                                     int ld_hh, int I, int H)
-{
-    const int G = 4 * H;
-    FL_FN(transpose)(w_t, G, w_ih, ld_ih, G, I);
-    FL_FN(transpose)(w_t + (long long)I * G, G, w_hh, ld_hh, G, H);
-}
-
 fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *gates,
                                 real *c_last, real *w_t, const real *x, int ld_x,
                                 const real *h0, const real *c0, const real *w_ih, int ld_ih,
@@ -259,17 +251,23 @@ fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *g
     const long long step_c = (long long)B * H;
     const long long step_g = (long long)B * G;
 
-    /* Small products run in plain C on W^T (see transpose_weights); large ones go to BLAS. */
-    const int step_blas = FL_FN(blas_worth)(gemm, B, G, H);
-    const int proj_blas = FL_FN(blas_worth)(gemm, (long long)T * B, G, I);
-    const int use_wt = w_t != NULL && (!step_blas || !proj_blas);
-    if (use_wt) FL_FN(transpose_weights)(w_t, w_ih, ld_ih, w_hh, ld_hh, I, H);
-    const real *w_hh_t = w_t ? w_t + (long long)I * G : NULL;
+    /* Products too small for BLAS run in plain C on transposed weights, w_t (I + H, G) =
+     * [W_ih^T; W_hh^T]: X W^T becomes X (W^T), whose inner loop runs over contiguous G. Only
+     * the blocks the plain path will read are transposed. */
+    const real *w_ih_t = NULL, *w_hh_t = NULL;
+    if (w_t != NULL && !FL_FN(blas_worth)(gemm, (long long)T * B, G, I)) {
+        FL_FN(transpose)(w_t, G, w_ih, ld_ih, G, I);
+        w_ih_t = w_t;
+    }
+    if (w_t != NULL && !FL_FN(blas_worth)(gemm, B, G, H)) {
+        FL_FN(transpose)(w_t + (long long)I * G, G, w_hh, ld_hh, G, H);
+        w_hh_t = w_t + (long long)I * G;
+    }
 
     /* 1. Input projection of every step at once: gates (T*B, G) = x (T*B, I) @ W_ih^T + bias. */
     FL_FN(fill_rows)(gates, bias, (long long)T * B, G);
-    if (use_wt && !proj_blas)
-        FL_FN(fl_gemm_naive)(0, 0, T * B, G, I, 1, x, ld_x, w_t, G, 1, gates, G);
+    if (w_ih_t)
+        FL_FN(fl_gemm_naive)(0, 0, T * B, G, I, 1, x, ld_x, w_ih_t, G, 1, gates, G);
     else
         FL_FN(gemm)(gemm, 0, 1, T * B, G, I, 1, x, ld_x, w_ih, ld_ih, 1, gates, G);
 
@@ -281,7 +279,7 @@ fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *g
         const real *h_prev = s == 0 ? h0 : hidden + tp * step_h;
         const int ld_prev = s == 0 ? H : ld_hidden;
         if (h_prev) {
-            if (use_wt && !step_blas)
+            if (w_hh_t)
                 FL_FN(fl_gemm_naive)(0, 0, B, G, H, 1, h_prev, ld_prev, w_hh_t, G, 1, g_t, G);
             else
                 FL_FN(gemm)(gemm, 0, 1, B, G, H, 1, h_prev, ld_prev, w_hh, ld_hh, 1, g_t, G);

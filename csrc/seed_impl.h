@@ -10,16 +10,18 @@
  */
 
 fl_status FL_FN(fl_seed_forward)(real *hidden, real *cell, real *gates, real *outputs,
-                                 real *w_t, const real *x, const real *w, const real *b, const real *wy,
-                                 const real *by, int T, int I, int H, int O, FL_FN(fl_gemm) gemm)
+                                 real *w_t, const real *x, const real *w, const real *b,
+                                 const real *wy, const real *by, int T, int I, int H, int O,
+                                 FL_FN(fl_gemm) gemm)
 {
-    if (T < 0 || I < 1 || H < 1 || O < 1 || !hidden || !cell || !gates || !outputs || !x || !w ||
-        !b || !wy || !by)
+    if (T < 0 || I < 1 || H < 1 || O < 1 || !hidden || !cell || !gates || !x || !w || !b ||
+        !wy || !by)
         return FL_ERR_ARG;
     const int K = H + I;
-    fl_status st = FL_FN(fl_seq_forward)(hidden, H, cell, gates, NULL, w_t, x, I, NULL, NULL, w + H, K,
-                                         w, K, b, T, 1, I, H, 0, FL_SIGMOID_CLIP15, gemm);
-    if (st != FL_OK) return st;
+    fl_status st = FL_FN(fl_seq_forward)(hidden, H, cell, gates, NULL, w_t, x, I, NULL, NULL,
+                                         w + H, K, w, K, b, T, 1, I, H, 0, FL_SIGMOID_CLIP15,
+                                         gemm);
+    if (st != FL_OK || outputs == NULL) return st;
     /* outputs (T, O) = hidden (T, H) @ Wy^T + by */
     FL_FN(fill_rows)(outputs, by, T, O);
     FL_FN(gemm)(gemm, 0, 1, T, O, H, 1, hidden, H, wy, H, 1, outputs, O);
@@ -102,14 +104,11 @@ fl_status FL_FN(fl_seed_backward)(real *w, real *b, real *wy, real *by, double *
                                           cell, gates, w + H, K, w, K, T, 1, I, H, 0, gemm);
     if (st != FL_OK) return st;
     /* Clip first (an infinite gradient clips to +-clip, as in the seed), then check: a NaN, or
-     * an inf left by clip = none, stops before any weight changes. */
-    FL_FN(clip)(dw, (long long)G * K, clip);
-    FL_FN(clip)(db, G, clip);
-    FL_FN(clip)(dwy, (long long)O * H, clip);
-    FL_FN(clip)(dby, O, clip);
-    if (!FL_FN(all_finite)(dw, (long long)G * K) || !FL_FN(all_finite)(db, G) ||
-        !FL_FN(all_finite)(dwy, (long long)O * H) || !FL_FN(all_finite)(dby, O))
-        return FL_ERR_NONFINITE;
+     * an inf left by clip = none, stops before any weight changes. dW, db, dWy, dby are one
+     * contiguous run of the workspace. */
+    const long long n_grads = (long long)G * K + G + (long long)O * H + O;
+    FL_FN(clip)(dw, n_grads, clip);
+    if (!FL_FN(all_finite)(dw, n_grads)) return FL_ERR_NONFINITE;
     FL_FN(sgd_step)(w, dw, (long long)G * K, lr);
     FL_FN(sgd_step)(b, db, G, lr);
     FL_FN(sgd_step)(wy, dwy, (long long)O * H, lr);
@@ -120,7 +119,7 @@ fl_status FL_FN(fl_seed_backward)(real *w, real *b, real *wy, real *by, double *
 
 fl_status FL_FN(fl_seed_train)(real *w, real *b, real *wy, real *by, double *epoch_loss,
                                int *done_epochs, int *done_seqs, real *hidden, real *cell,
-                               real *gates, real *outputs, real *w_t, real *workspace, const real *x_all,
+                               real *gates, real *w_t, real *workspace, const real *x_all,
                                const real *y_all, const long long *offsets, int n_seq,
                                int epochs, int I, int H, int O, real lr, real clip,
                                FL_FN(fl_gemm) gemm)
@@ -137,8 +136,9 @@ fl_status FL_FN(fl_seed_train)(real *w, real *b, real *wy, real *by, double *epo
             const int T = (int)(offsets[s + 1] - start);
             const real *x = x_all + start * I;
             double loss = 0;
-            fl_status st = FL_FN(fl_seed_forward)(hidden, cell, gates, outputs, w_t, x, w, b, wy, by,
-                                                  T, I, H, O, gemm);
+            /* No outputs here: backward computes them with the head it is about to update. */
+            fl_status st = FL_FN(fl_seed_forward)(hidden, cell, gates, NULL, w_t, x, w, b, wy,
+                                                  by, T, I, H, O, gemm);
             if (st == FL_OK)
                 st = FL_FN(fl_seed_backward)(w, b, wy, by, &loss, workspace, y_all + start * O,
                                              x, hidden, cell, gates, T, I, H, O, lr, clip,

@@ -173,7 +173,8 @@ def seed_workspace_size(int T, int I, int H, int O):
 
 
 def seed_forward(floating[::1] hidden, floating[::1] cell, floating[::1] gates,
-                 floating[::1] outputs, floating[::1] w_t, const floating[::1] x, const floating[::1] w,
+                 floating[::1] outputs, floating[::1] w_t, const floating[::1] x,
+                 const floating[::1] w,
                  const floating[::1] b, const floating[::1] wy, const floating[::1] by,
                  int T, int I, int H, int O):
     """Seed forward of one sequence: hidden, cell (T, H), gates (T, 4H), outputs (T, O) out."""
@@ -193,11 +194,13 @@ def seed_forward(floating[::1] hidden, floating[::1] cell, floating[::1] gates,
     cdef fl_status st
     if floating is float:
         with nogil:
-            st = fl_seed_forward_f32(&hidden[0], &cell[0], &gates[0], &outputs[0], &w_t[0], &x[0], &w[0],
+            st = fl_seed_forward_f32(&hidden[0], &cell[0], &gates[0], &outputs[0], &w_t[0],
+                                     &x[0], &w[0],
                                      &b[0], &wy[0], &by[0], T, I, H, O, _gemm32())
     else:
         with nogil:
-            st = fl_seed_forward_f64(&hidden[0], &cell[0], &gates[0], &outputs[0], &w_t[0], &x[0], &w[0],
+            st = fl_seed_forward_f64(&hidden[0], &cell[0], &gates[0], &outputs[0], &w_t[0],
+                                     &x[0], &w[0],
                                      &b[0], &wy[0], &by[0], T, I, H, O, _gemm64())
     _check(st, "LSTM.forward")
 
@@ -239,13 +242,14 @@ def seed_backward(floating[::1] w, floating[::1] b, floating[::1] wy, floating[:
 
 def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1] by,
                double[::1] epoch_loss, floating[::1] hidden, floating[::1] cell,
-               floating[::1] gates, floating[::1] outputs, floating[::1] w_t,
-               floating[::1] workspace, const floating[::1] x_all, const floating[::1] y_all,
+               floating[::1] gates, floating[::1] w_t, floating[::1] workspace,
+               const floating[::1] x_all, const floating[::1] y_all,
                const long long[::1] offsets, int epochs, int I, int H, int O, double lr,
                double clip, int epoch_offset=0):
     """`epochs` passes of forward + backward + update over all sequences in one C call.
-    Returns (epochs_done, status_ok); on a non-finite loss raises NonFiniteLossError after
-    filling epoch_loss for the completed epochs (the exception carries `epochs_done`)."""
+    Returns the number of epochs run; on a non-finite loss raises NonFiniteLossError after
+    filling epoch_loss for the completed epochs (the exception carries `epochs_done`, counted
+    from `epoch_offset`)."""
     cdef int n_seq = offsets.shape[0] - 1
     cdef int64_t G = 4 * <int64_t>H, K = <int64_t>H + I, t_max = 0, rows
     cdef int s
@@ -264,7 +268,6 @@ def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1]
     _need(hidden.shape[0], t_max * H, "hidden")
     _need(cell.shape[0], t_max * H, "cell")
     _need(gates.shape[0], t_max * G, "gates")
-    _need(outputs.shape[0], t_max * O, "outputs")
     _need(w_t.shape[0], G * K, "w_t")
     _need(workspace.shape[0], fl_seed_workspace_size(<int>t_max, I, H, O), "workspace")
     _need(x_all.shape[0], rows * I, "x_all")
@@ -276,14 +279,14 @@ def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1]
     if floating is float:
         with nogil:
             st = fl_seed_train_f32(&w[0], &b[0], &wy[0], &by[0], &epoch_loss[0], &done_epochs,
-                                   &done_seqs, &hidden[0], &cell[0], &gates[0], &outputs[0],
-                                   &w_t[0], &workspace[0], &x_all[0], &y_all[0], &offsets[0], n_seq,
+                                   &done_seqs, &hidden[0], &cell[0], &gates[0], &w_t[0],
+                                   &workspace[0], &x_all[0], &y_all[0], &offsets[0], n_seq,
                                    epochs, I, H, O, <float>lr, <float>clip, _gemm32())
     else:
         with nogil:
             st = fl_seed_train_f64(&w[0], &b[0], &wy[0], &by[0], &epoch_loss[0], &done_epochs,
-                                   &done_seqs, &hidden[0], &cell[0], &gates[0], &outputs[0],
-                                   &w_t[0], &workspace[0], &x_all[0], &y_all[0], &offsets[0], n_seq,
+                                   &done_seqs, &hidden[0], &cell[0], &gates[0], &w_t[0],
+                                   &workspace[0], &x_all[0], &y_all[0], &offsets[0], n_seq,
                                    epochs, I, H, O, lr, clip, _gemm64())
     try:
         _check(st, f"LSTM.train (epoch {epoch_offset + done_epochs}, sequence {done_seqs})")
@@ -296,6 +299,19 @@ def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1]
 # --------------------------------------------------------------------------------------------
 # One layer, one direction, a whole sequence (fastlstm.LSTMLayer)
 # --------------------------------------------------------------------------------------------
+
+cdef inline floating *_ptr(floating[::1] buf) noexcept:
+    """The data of an optional buffer: NULL for None (the kernels' "absent")."""
+    if buf is None:
+        return NULL
+    return &buf[0]
+
+
+cdef inline const floating *_cptr(const floating[::1] buf) noexcept:
+    if buf is None:
+        return NULL
+    return &buf[0]
+
 
 cdef int _need_rows(Py_ssize_t have, int64_t rows, int64_t ld, int64_t width, str name) except -1:
     """A (rows, width) block whose rows are ld apart fits in a buffer of `have` values."""
@@ -336,21 +352,11 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
         if rows == 0:
             return
         raise ValueError("internal: seq_forward needs I >= 1 and H >= 1")
-    cdef floating *p_cell = NULL
-    cdef floating *p_c_last = NULL
-    cdef floating *p_w_t = NULL
-    cdef const floating *p_h0 = NULL
-    cdef const floating *p_c0 = NULL
-    if cell is not None:
-        p_cell = &cell[0]
-    if c_last is not None:
-        p_c_last = &c_last[0]
-    if w_t is not None:
-        p_w_t = &w_t[0]
-    if h0 is not None:
-        p_h0 = &h0[0]
-    if c0 is not None:
-        p_c0 = &c0[0]
+    cdef floating *p_cell = _ptr(cell)
+    cdef floating *p_c_last = _ptr(c_last)
+    cdef floating *p_w_t = _ptr(w_t)
+    cdef const floating *p_h0 = _cptr(h0)
+    cdef const floating *p_c0 = _cptr(c0)
     cdef fl_status st
     if floating is float:
         with nogil:
@@ -400,24 +406,12 @@ def seq_backward(floating[::1] dx, floating[::1] dh0, floating[::1] dc0, floatin
         _need(dw_t.shape[0], (<int64_t>I + H) * G, "dw_t")
     if rows == 0 or I < 1 or H < 1:
         raise ValueError("internal: seq_backward needs T, B, I, H >= 1")
-    cdef floating *p_dw_t = NULL
-    cdef const floating *p_dy = NULL
-    cdef const floating *p_dhl = NULL
-    cdef const floating *p_dcl = NULL
-    cdef const floating *p_h0 = NULL
-    cdef const floating *p_c0 = NULL
-    if dw_t is not None:
-        p_dw_t = &dw_t[0]
-    if dy is not None:
-        p_dy = &dy[0]
-    if dh_last is not None:
-        p_dhl = &dh_last[0]
-    if dc_last is not None:
-        p_dcl = &dc_last[0]
-    if h0 is not None:
-        p_h0 = &h0[0]
-    if c0 is not None:
-        p_c0 = &c0[0]
+    cdef floating *p_dw_t = _ptr(dw_t)
+    cdef const floating *p_dy = _cptr(dy)
+    cdef const floating *p_dhl = _cptr(dh_last)
+    cdef const floating *p_dcl = _cptr(dc_last)
+    cdef const floating *p_h0 = _cptr(h0)
+    cdef const floating *p_c0 = _cptr(c0)
     cdef fl_status st
     if floating is float:
         with nogil:

@@ -90,13 +90,13 @@ cdef extern from "fastlstm.h" nogil:
 
     fl_status fl_seed_train_f32(float *w, float *b, float *wy, float *by, double *epoch_loss,
                                 int *done_epochs, int *done_seqs, float *hidden, float *cell,
-                                float *gates, float *outputs, float *w_t, float *workspace,
+                                float *gates, float *w_t, float *workspace,
                                 const float *x_all, const float *y_all,
                                 const long long *offsets, int n_seq, int epochs, int I, int H,
                                 int O, float lr, float clip, fl_gemm_f32 gemm)
     fl_status fl_seed_train_f64(double *w, double *b, double *wy, double *by,
                                 double *epoch_loss, int *done_epochs, int *done_seqs,
-                                double *hidden, double *cell, double *gates, double *outputs,
-                                double *w_t, double *workspace, const double *x_all, const double *y_all,
+                                double *hidden, double *cell, double *gates, double *w_t,
+                                double *workspace, const double *x_all, const double *y_all,
                                 const long long *offsets, int n_seq, int epochs, int I, int H,
                                 int O, double lr, double clip, fl_gemm_f64 gemm)

@@ -63,6 +63,12 @@ class LSTMLayer:
             return (G, H)
         return (G,)
 
+    @staticmethod
+    def _names_of(layer, direction):
+        """weight_ih, weight_hh, bias_ih, bias_hh names of one layer and direction."""
+        sfx = f"_l{layer}" + ("_reverse" if direction else "")
+        return tuple(kind + sfx for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
     def _views(self, flat):
         views, start = {}, 0
         for name in self._names:
@@ -81,7 +87,8 @@ class LSTMLayer:
         return {name: self._params[name].copy() for name in self._names}
 
     def load_state_dict(self, state):
-        """Load PyTorch-named arrays (e.g. ``{k: v.numpy() for k, v in m.state_dict().items()}``)."""
+        """Load PyTorch-named arrays, e.g. ``{k: v.numpy() for k, v in
+        m.state_dict().items()}``; every shape is checked before anything is written."""
         missing = [n for n in self._names if n not in state]
         unexpected = [k for k in state if k not in self._shapes]
         if missing or unexpected:
@@ -150,9 +157,8 @@ class LSTMLayer:
             layer_cache = []
             for d in range(D):
                 k = layer * D + d
-                sfx = f"_l{layer}" + ("_reverse" if d else "")
-                w_ih, w_hh = self._params["weight_ih" + sfx], self._params["weight_hh" + sfx]
-                bias = self._params["bias_ih" + sfx] + self._params["bias_hh" + sfx]
+                w_ih, w_hh, b_ih, b_hh = (self._params[n] for n in self._names_of(layer, d))
+                bias = b_ih + b_hh
                 gates = np.empty((T, B, G), self.dtype)
                 cell = np.empty((T, B, H), self.dtype) if training else None
                 c_last = c_n[k]
@@ -210,21 +216,21 @@ class LSTMLayer:
             dw_t = np.empty((in_size + H) * G, self.dtype)
             for d in range(D):
                 k = layer * D + d
-                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                n_w_ih, n_w_hh, n_b_ih, n_b_hh = self._names_of(layer, d)
                 gates, cell, h0_k, c0_k = layer_cache[d]
-                dbias = self.grads["bias_ih" + sfx].reshape(-1)
+                dbias = self.grads[n_b_ih].reshape(-1)
                 _core.seq_backward(
                     dx_d.reshape(-1), dh0[k].reshape(-1), dc0[k].reshape(-1),
-                    self.grads["weight_ih" + sfx].reshape(-1),
-                    self.grads["weight_hh" + sfx].reshape(-1), dbias, d_gates.reshape(-1),
+                    self.grads[n_w_ih].reshape(-1), self.grads[n_w_hh].reshape(-1), dbias,
+                    d_gates.reshape(-1),
                     scratch_dh, scratch_dc, dw_t, d_out.reshape(-1)[d * H:], D * H,
                     dh_n[k].reshape(-1) if dh_n is not None else None,
                     dc_n[k].reshape(-1) if dc_n is not None else None,
                     inp.reshape(-1), h0_k, c0_k, out.reshape(-1)[d * H:], D * H,
                     cell.reshape(-1), gates.reshape(-1),
-                    self._params["weight_ih" + sfx].reshape(-1),
-                    self._params["weight_hh" + sfx].reshape(-1), T, B, in_size, H, d == 1)
-                self.grads["bias_hh" + sfx][...] = dbias
+                    self._params[n_w_ih].reshape(-1), self._params[n_w_hh].reshape(-1),
+                    T, B, in_size, H, d == 1)
+                self.grads[n_b_hh][...] = dbias  # both biases enter as their sum
                 d_in += dx_d
             d_out = d_in
         dx = d_out.transpose(1, 0, 2).copy() if self.batch_first else d_out

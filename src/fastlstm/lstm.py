@@ -20,13 +20,8 @@ __all__ = ["LSTM", "lstm_step", "NonFiniteLossError", "GATE_ORDER"]
 GATE_ORDER = ("i", "f", "g", "o")
 _GATE_ROW = {name: k for k, name in enumerate(GATE_ORDER)}
 
-# The seed's names for each gate's weight and bias, and the row block of the packed W each
-# occupies (seed "c" is the candidate, "g" here).
-_SEED_WEIGHTS = {"Wi": "i", "Wf": "f", "Wc": "g", "Wo": "o"}
-_SEED_BIASES = {"bi": "i", "bf": "f", "bc": "g", "bo": "o"}
-
-
-def _gate_property(gate, kind):
+def _gate_property(gate, kind, name):
+    """The seed attribute `name` (Wf, bi, ...): rows of gate `gate` in the packed W or b."""
     row = _GATE_ROW[gate]
 
     def get(self):
@@ -34,7 +29,6 @@ def _gate_property(gate, kind):
         return (self._W if kind == "W" else self._b)[row * H:(row + 1) * H]
 
     def set_(self, value):
-        name = {v: k for k, v in (_SEED_WEIGHTS if kind == "W" else _SEED_BIASES).items()}[gate]
         self._assign(get(self), value, name)
 
     return property(get, set_, doc=f"Gate {gate!r} {'weights' if kind == 'W' else 'bias'}: a "
@@ -71,14 +65,15 @@ class LSTM:
     ``c_tildes``, ``o_gates`` as lists of column vectors, like the seed.
     """
 
-    Wi = _gate_property("i", "W")
-    Wf = _gate_property("f", "W")
-    Wc = _gate_property("g", "W")
-    Wo = _gate_property("o", "W")
-    bi = _gate_property("i", "b")
-    bf = _gate_property("f", "b")
-    bc = _gate_property("g", "b")
-    bo = _gate_property("o", "b")
+    # The seed's candidate "c" is gate "g" here.
+    Wi = _gate_property("i", "W", "Wi")
+    Wf = _gate_property("f", "W", "Wf")
+    Wc = _gate_property("g", "W", "Wc")
+    Wo = _gate_property("o", "W", "Wo")
+    bi = _gate_property("i", "b", "bi")
+    bf = _gate_property("f", "b", "bf")
+    bc = _gate_property("g", "b", "bc")
+    bo = _gate_property("o", "b", "bo")
 
     def __init__(self, input_size, hidden_size, output_size, learning_rate=0.01, *,
                  dtype=np.float64, verbose=True, clip=5.0):
@@ -167,11 +162,11 @@ class LSTM:
     # -- forward / backward -------------------------------------------------------------------
 
     def _buffers(self, T):
-        """hidden, cell (T, H), gates (T, G), outputs (T, O) and the W^T scratch (K, G)."""
-        H, O, K = self.hidden_size, self.output_size, self.hidden_size + self.input_size
+        """What a forward of T steps keeps, hidden, cell (T, H) and gates (T, G), and the W^T
+        scratch (K, G)."""
+        H, K = self.hidden_size, self.hidden_size + self.input_size
         return (np.empty((T, H), self.dtype), np.empty((T, H), self.dtype),
-                np.empty((T, 4 * H), self.dtype), np.empty((T, O), self.dtype),
-                np.empty((K, 4 * H), self.dtype))
+                np.empty((T, 4 * H), self.dtype), np.empty((K, 4 * H), self.dtype))
 
     def forward(self, inputs):
         """Run one sequence from zero state.
@@ -189,12 +184,15 @@ class LSTM:
         """
         x = as_sequence(inputs, "inputs", self.input_size, self.dtype)
         T = x.shape[0]
-        hidden, cell, gates, outputs, w_t = self._buffers(T)
+        hidden, cell, gates, w_t = self._buffers(T)
+        outputs = np.empty((T, self.output_size), self.dtype)
         f = self._flat
         _core.seed_forward(hidden.reshape(-1), cell.reshape(-1), gates.reshape(-1),
-                           outputs.reshape(-1), w_t.reshape(-1), x.reshape(-1), f["W"], f["b"], f["Wy"], f["by"],
-                           T, self.input_size, self.hidden_size, self.output_size)
-        self._cache = (inputs, x, hidden, cell, gates, outputs)
+                           outputs.reshape(-1), w_t.reshape(-1), x.reshape(-1), f["W"], f["b"],
+                           f["Wy"], f["by"], T, self.input_size, self.hidden_size,
+                           self.output_size)
+        # backward recomputes the outputs with the head as it is then, as the seed does
+        self._cache = (inputs, x, hidden, cell, gates)
         return self.h_states, list(outputs[:, :, None])
 
     def _cached(self, name):
@@ -231,7 +229,7 @@ class LSTM:
         if self._cache is None:
             raise RuntimeError("backward() needs a forward() first: it differentiates the last "
                                "forward pass")
-        _, x, hidden, cell, gates, outputs = self._cache
+        _, x, hidden, cell, gates = self._cache
         T = x.shape[0]
         y = as_sequence(targets, "targets", self.output_size, self.dtype)
         if y.shape[0] != T:
@@ -294,13 +292,13 @@ class LSTM:
             y = np.asarray(y_train)
         except (ValueError, TypeError):  # ragged
             return None
-        if x.dtype.kind not in "biuf" or y.dtype.kind not in "biuf":
-            return None
-        shapes_ok = (x.ndim == (2 if I == 1 else 3) or (x.ndim == 3 and x.shape[2] == I)) and \
-            (y.ndim == (2 if O == 1 else 3) or (y.ndim == 3 and y.shape[2] == O))
-        if not shapes_ok or x.shape[1] == 0 or x.shape[:2] != y.shape[:2]:
-            return None
-        if (x.ndim == 3 and x.shape[2] != I) or (y.ndim == 3 and y.shape[2] != O):
+
+        def stacked(a, size):  # (n, T) for one value per step, or (n, T, size)
+            return a.dtype.kind in "biuf" and (
+                (a.ndim == 2 and size == 1) or (a.ndim == 3 and a.shape[2] == size))
+
+        if not (stacked(x, I) and stacked(y, O)) or x.shape[1] == 0 or \
+                x.shape[:2] != y.shape[:2]:
             return None
         T = x.shape[1]
         x = to_array(x, "X_train", self.dtype).reshape(-1)
@@ -332,7 +330,7 @@ class LSTM:
         x_all, y_all, offsets = self._pack(X_train, y_train)
         I, H, O = self.input_size, self.hidden_size, self.output_size
         t_max = int(np.max(np.diff(offsets)))
-        hidden, cell, gates, outputs, w_t = self._buffers(t_max)
+        hidden, cell, gates, w_t = self._buffers(t_max)
         work = np.empty(_core.seed_workspace_size(t_max, I, H, O), self.dtype)
         f = self._flat
         losses = []
@@ -344,7 +342,7 @@ class LSTM:
             try:
                 _core.seed_train(f["W"], f["b"], f["Wy"], f["by"], chunk_losses,
                                  hidden.reshape(-1), cell.reshape(-1), gates.reshape(-1),
-                                 outputs.reshape(-1), w_t.reshape(-1), work, x_all, y_all, offsets, chunk, I, H, O,
+                                 w_t.reshape(-1), work, x_all, y_all, offsets, chunk, I, H, O,
                                  float(self.learning_rate), self._clip_value(), epoch)
             except NonFiniteLossError as err:
                 self._report(losses, chunk_losses[:err.epochs_done - epoch], epoch)
@@ -358,8 +356,7 @@ class LSTM:
             # before its update) stay readable; the buffers still hold that forward.
             T = int(offsets[-1] - offsets[-2])
             last = x_all[offsets[-2] * I:].reshape(T, I)
-            self._cache = (X_train[len(offsets) - 2], last, hidden[:T], cell[:T], gates[:T],
-                           outputs[:T])
+            self._cache = (X_train[len(offsets) - 2], last, hidden[:T], cell[:T], gates[:T])
         return losses
 
     def _report(self, losses, new_losses, first_epoch):

@@ -268,7 +268,7 @@ def generate_pattern_data(samples, pattern_length=3):
 
 
 def prepare_sequences(data, seq_length):
-    """Notebook 001: input windows ``data[i:i+L]`` and targets shifted by one, ``data[i+1:i+L+1]``."""
+    """Notebook 001: input windows ``data[i:i+L]``, targets shifted by one ``data[i+1:i+L+1]``."""
     X, y = [], []
     for i in range(len(data) - seq_length):
         X.append(data[i:i+seq_length])
