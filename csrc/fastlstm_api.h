@@ -32,14 +32,14 @@ fl_status FL_FN(fl_cell_step)(
  * kept, hidden (T, B, H) rows ld_hidden apart is the output and kept.
  * Inference (cell == NULL): gates is scratch (T, B, G) and c_last (B, H), required then, holds
  * the running cell state and ends as the final one. In training c_last may be NULL (the final
- * cell state is a row block of cell). w_t, when given, receives the transposed weights for the
- * plain-C path (faster below the BLAS threshold); NULL skips that. */
+ * cell state is a row block of cell). w_t, when given, receives the weights packed for the
+ * small-batch kernel (faster than BLAS there); NULL means BLAS or the plain loops only. */
 fl_status FL_FN(fl_seq_forward)(
     real *hidden, int ld_hidden, /* (T, B, H) out, rows ld_hidden apart */
     real *cell,             /* (T, B, H) out, kept; NULL for inference */
     real *gates,            /* (T, B, G) kept in training, scratch in inference */
     real *c_last,           /* (B, H) out or NULL: the final cell state */
-    real *w_t,              /* (I + H, G) scratch or NULL: W^T for the small-size path */
+    real *w_t,              /* fl_seq_workspace_size(I, H) scratch or NULL: packed weights */
     const real *x, int ld_x, /* (T, B, I) rows ld_x apart */
     const real *h0,         /* (B, H) or NULL */
     const real *c0,         /* (B, H) or NULL */
@@ -62,7 +62,7 @@ fl_status FL_FN(fl_seq_backward)(
     real *d_gates,          /* (T, B, G) scratch */
     real *dh,               /* (B, H) scratch */
     real *dc,               /* (B, H) scratch */
-    real *dw_t,             /* (I + H, G) scratch or NULL: dW^T for the small-size path */
+    real *dw_t,             /* fl_seq_workspace_size(I, H) scratch or NULL: packed W_hh, dW^T */
     const real *dy, int ld_dy, /* (T, B, H) or NULL */
     const real *dh_last,    /* (B, H) or NULL: gradient of the final hidden state */
     const real *dc_last,    /* (B, H) or NULL: gradient of the final cell state */
@@ -80,7 +80,7 @@ fl_status FL_FN(fl_seq_backward)(
  * the head (backward recomputes the outputs itself). */
 fl_status FL_FN(fl_seed_forward)(
     real *hidden, real *cell, real *gates, real *outputs,
-    real *w_t,              /* (H+I, G) scratch */
+    real *w_t,              /* fl_seq_workspace_size(I, H) scratch */
     const real *x,          /* (T, I) */
     const real *w,          /* (G, H+I) */
     const real *b,          /* (G) */
@@ -105,7 +105,8 @@ fl_status FL_FN(fl_seed_backward)(
 /* Seed training: `epochs` passes of forward + backward + update over n_seq sequences, in order.
  * Sequence s is rows offsets[s] .. offsets[s+1] of x_all (rows, I) and y_all (rows, O).
  * epoch_loss (epochs) receives the mean per-sequence loss of each epoch. Scratch: hidden, cell
- * (T_max, H), gates (T_max, G), w_t (H+I, G), workspace fl_seed_workspace_size(T_max, ..).
+ * (T_max, H), gates (T_max, G), w_t fl_seq_workspace_size(I, H), workspace
+ * fl_seed_workspace_size(T_max, ..).
  * On FL_ERR_NONFINITE, *done_epochs and *done_seqs say where it stopped; the weights are the
  * last finite ones. */
 fl_status FL_FN(fl_seed_train)(

@@ -118,6 +118,148 @@ static inline void FL_FN(gemm)(FL_FN(fl_gemm) blas, int trans_a, int trans_b, in
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Packed small-batch GEMM                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* C (m, n) += A (m, k) @ B (k, n) with B packed once per sequence into column panels of FL_NR
+ * (two 32-byte vectors): panel q holds B[:, q*NR : (q+1)*NR] as k contiguous rows, the last one
+ * zero padded. Every step then streams its weights contiguously (no cache-set conflicts from a
+ * power-of-two leading dimension, no per-call packing as in BLAS), with FL_MR rows of C in
+ * registers per panel. Written with GCC/clang vector extensions so one source serves the
+ * AVX-512, AVX2 and baseline clones; the width of a vector is a property of the source, not of
+ * the machine, so the results do not depend on which clone runs. */
+#if defined(__GNUC__) || defined(__clang__)
+#define FL_HAVE_VEC 1
+typedef real FL_FN(vec) __attribute__((vector_size(32), aligned(sizeof(real))));
+#define FL_VL ((int)(32 / sizeof(real)))
+#else
+#define FL_HAVE_VEC 0
+#define FL_VL 4
+#endif
+#define FL_NR (2 * FL_VL)
+#define FL_MR 6
+
+/* Elements of a packed (k, n) operand. */
+static inline long long FL_FN(packed_size)(int k, int n)
+{
+    return (long long)k * ((n + FL_NR - 1) / FL_NR) * FL_NR;
+}
+
+/* Pack B (k, n) = src (trans: src is (n, k) and B = src^T) into panels. */
+static void FL_FN(pack_panels)(real *restrict dst, const real *restrict src, int ld_src, int k,
+                               int n, int trans)
+{
+    for (int q = 0; q * FL_NR < n; q++) {
+        const int j0 = q * FL_NR, w = n - j0 < FL_NR ? n - j0 : FL_NR;
+        real *panel = dst + (long long)q * k * FL_NR;
+        for (int p = 0; p < k; p++) {
+            real *row = panel + (long long)p * FL_NR;
+            for (int j = 0; j < w; j++)
+                row[j] = trans ? src[(long long)(j0 + j) * ld_src + p]
+                               : src[(long long)p * ld_src + j0 + j];
+            for (int j = w; j < FL_NR; j++) row[j] = 0;
+        }
+    }
+}
+
+#if FL_HAVE_VEC
+#define FL_VLOAD(p) (*(const FL_FN(vec) *)(p))
+#define FL_VSTORE(p, v) (*(FL_FN(vec) *)(p) = (v))
+
+/* One row of C: panels two at a time, four independent accumulator chains. */
+static inline __attribute__((always_inline)) void FL_FN(row_packed)(
+    int n, int k, const real *restrict a, const real *restrict bpk, real *restrict c)
+{
+    const int np = (n + FL_NR - 1) / FL_NR;
+    for (int q = 0; q < np; q += 2) {
+        const int two = q + 1 < np;
+        const real *p0 = bpk + (long long)q * k * FL_NR;
+        const real *p1 = two ? p0 + (long long)k * FL_NR : p0;
+        FL_FN(vec) a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (int p = 0; p < k; p++) {
+            const real av = a[p];
+            a0 += av * FL_VLOAD(p0 + p * FL_NR);
+            a1 += av * FL_VLOAD(p0 + p * FL_NR + FL_VL);
+            a2 += av * FL_VLOAD(p1 + p * FL_NR);
+            a3 += av * FL_VLOAD(p1 + p * FL_NR + FL_VL);
+        }
+        real t[2 * FL_NR];
+        FL_VSTORE(t, a0);
+        FL_VSTORE(t + FL_VL, a1);
+        FL_VSTORE(t + FL_NR, a2);
+        FL_VSTORE(t + FL_NR + FL_VL, a3);
+        const int j0 = q * FL_NR, span = (1 + two) * FL_NR;
+        const int w = n - j0 < span ? n - j0 : span;
+        for (int j = 0; j < w; j++) c[j0 + j] += t[j];
+    }
+}
+#endif
+
+FL_CLONES
+static void FL_FN(gemm_packed)(int m, int n, int k, const real *restrict a, int lda,
+                               const real *restrict bpk, real *restrict c, int ldc)
+{
+    if (m <= 0 || n <= 0 || k <= 0) return;
+#if FL_HAVE_VEC
+    const int np = (n + FL_NR - 1) / FL_NR;
+    const int mb = m - m % FL_MR;
+    for (int q = 0; q < np && mb > 0; q++) {
+        const int j0 = q * FL_NR, w = n - j0 < FL_NR ? n - j0 : FL_NR;
+        const real *panel = bpk + (long long)q * k * FL_NR;
+        for (int i = 0; i < mb; i += FL_MR) {
+            FL_FN(vec) acc[FL_MR][2];
+            for (int r = 0; r < FL_MR; r++) acc[r][0] = acc[r][1] = (FL_FN(vec)){0};
+            const real *ai = a + (long long)i * lda;
+            const real *bq = panel;
+            for (int p = 0; p < k; p++, bq += FL_NR) {
+                const FL_FN(vec) b0 = FL_VLOAD(bq), b1 = FL_VLOAD(bq + FL_VL);
+                for (int r = 0; r < FL_MR; r++) {
+                    const real av = ai[(long long)r * lda + p];
+                    acc[r][0] += av * b0;
+                    acc[r][1] += av * b1;
+                }
+            }
+            for (int r = 0; r < FL_MR; r++) {
+                real *cr = c + (long long)(i + r) * ldc + j0;
+                if (w == FL_NR) {
+                    FL_VSTORE(cr, FL_VLOAD(cr) + acc[r][0]);
+                    FL_VSTORE(cr + FL_VL, FL_VLOAD(cr + FL_VL) + acc[r][1]);
+                } else {
+                    real t[FL_NR];
+                    FL_VSTORE(t, acc[r][0]);
+                    FL_VSTORE(t + FL_VL, acc[r][1]);
+                    for (int j = 0; j < w; j++) cr[j] += t[j];
+                }
+            }
+        }
+    }
+    for (int i = mb; i < m; i++)
+        FL_FN(row_packed)(n, k, a + (long long)i * lda, bpk, c + (long long)i * ldc);
+#else
+    for (int i = 0; i < m; i++)
+        for (int q = 0; q * FL_NR < n; q++) {
+            const int j0 = q * FL_NR, w = n - j0 < FL_NR ? n - j0 : FL_NR;
+            const real *panel = bpk + (long long)q * k * FL_NR;
+            real *ci = c + (long long)i * ldc + j0;
+            for (int p = 0; p < k; p++) {
+                const real av = a[(long long)i * lda + p];
+                for (int j = 0; j < w; j++) ci[j] += av * panel[(long long)p * FL_NR + j];
+            }
+        }
+#endif
+}
+
+/* The per-step recurrent product runs on the packed kernel for small batches (BLAS repacks the
+ * weights on every call and has too few rows to amortise it) unless the weights are so large that
+ * streaming them is the cost and BLAS's two threads win. Limits in fl_tuning (workspace.c),
+ * measured with bench/compare_layer.py. */
+static inline int FL_FN(use_packed)(FL_FN(fl_gemm) gemm, long long m, long long n, long long k)
+{
+    return !FL_FN(blas_worth)(gemm, m, n, k) ||
+           (m < fl_tuning.packed_max_rows && n * k <= fl_tuning.packed_max_weights);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Gate math                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -160,29 +302,44 @@ static void FL_FN(gate_forward)(real *hidden, int ld_hidden, real *c_out, real *
  * zeros). Out: d_gates (B, G), the gradient of the preactivations; dc becomes dL/dc_{t-1}.
  * The sigmoid derivative is s (1 - s) for both sigmoids, as in the seed's backward. */
 FL_CLONES
-static void FL_FN(gate_backward)(real *d_gates, real *dc, const real *dh, const real *gates,
-                                 const real *cell, const real *c_prev, int B, int H)
+static void FL_FN(gate_backward)(real *restrict d_gates, real *restrict dc,
+                                 const real *restrict dh, const real *restrict gates,
+                                 const real *restrict cell, const real *restrict c_prev, int B,
+                                 int H)
 {
     const int G = 4 * H;
     for (int r = 0; r < B; r++) {
-        const real *g = gates + (long long)r * G;
-        real *dg = d_gates + (long long)r * G;
-        const real *c_row = cell + (long long)r * H;
-        const real *cp_row = c_prev ? c_prev + (long long)r * H : NULL;
-        const real *dh_row = dh + (long long)r * H;
-        real *dc_row = dc + (long long)r * H;
+        const real *restrict g = gates + (long long)r * G;
+        real *restrict dg = d_gates + (long long)r * G;
+        const real *restrict c_row = cell + (long long)r * H;
+        const real *restrict dh_row = dh + (long long)r * H;
+        real *restrict dc_row = dc + (long long)r * H;
+        /* Two passes so each vectorises (restrict: the blocks never overlap): o, g, i and the
+         * new dc first, then f, which needs c_{t-1} (zeros at the first step). */
         for (int j = 0; j < H; j++) {
-            real gi = g[FL_GATE_I * H + j], gf = g[FL_GATE_F * H + j];
-            real gg = g[FL_GATE_G * H + j], go = g[FL_GATE_O * H + j];
-            real tc = FL_FN(tanh_fast)(c_row[j]);
-            real d_h = dh_row[j];
-            real d_c = dc_row[j] + d_h * go * (1 - tc * tc);
-            real cp = cp_row ? cp_row[j] : 0;
+            const real gi = g[FL_GATE_I * H + j], gg = g[FL_GATE_G * H + j];
+            const real go = g[FL_GATE_O * H + j];
+            const real tc = FL_FN(tanh_fast)(c_row[j]);
+            const real d_h = dh_row[j];
+            const real d_c = dc_row[j] + d_h * go * (1 - tc * tc);
             dg[FL_GATE_O * H + j] = d_h * tc * go * (1 - go);
             dg[FL_GATE_G * H + j] = d_c * gi * (1 - gg * gg);
             dg[FL_GATE_I * H + j] = d_c * gg * gi * (1 - gi);
-            dg[FL_GATE_F * H + j] = d_c * cp * gf * (1 - gf);
-            dc_row[j] = d_c * gf;
+            dc_row[j] = d_c; /* dL/dc_t for now; times f below */
+        }
+        const real *restrict gf = g + FL_GATE_F * H;
+        real *restrict dgf = dg + FL_GATE_F * H;
+        if (c_prev) {
+            const real *restrict cp_row = c_prev + (long long)r * H;
+            for (int j = 0; j < H; j++) {
+                dgf[j] = dc_row[j] * cp_row[j] * gf[j] * (1 - gf[j]);
+                dc_row[j] *= gf[j];
+            }
+        } else {
+            for (int j = 0; j < H; j++) {
+                dgf[j] = dc_row[j] * 0 * gf[j] * (1 - gf[j]); /* 0 * inf stays NaN, as before */
+                dc_row[j] *= gf[j];
+            }
         }
     }
 }
@@ -251,23 +408,24 @@ fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *g
     const long long step_c = (long long)B * H;
     const long long step_g = (long long)B * G;
 
-    /* Products too small for BLAS run in plain C on transposed weights, w_t (I + H, G) =
-     * [W_ih^T; W_hh^T]: X W^T becomes X (W^T), whose inner loop runs over contiguous G. Only
-     * the blocks the plain path will read are transposed. */
-    const real *w_ih_t = NULL, *w_hh_t = NULL;
+    /* Products that BLAS would not do well run on weights packed once here into w_t (see
+     * gemm_packed; fl_seq_workspace_size): W_ih^T for the input projection when it is small,
+     * W_hh^T for the per-step product when the batch is small. */
+    const real *w_ih_p = NULL, *w_hh_p = NULL;
     if (w_t != NULL && !FL_FN(blas_worth)(gemm, (long long)T * B, G, I)) {
-        FL_FN(transpose)(w_t, G, w_ih, ld_ih, G, I);
-        w_ih_t = w_t;
+        FL_FN(pack_panels)(w_t, w_ih, ld_ih, I, G, 1);
+        w_ih_p = w_t;
     }
-    if (w_t != NULL && !FL_FN(blas_worth)(gemm, B, G, H)) {
-        FL_FN(transpose)(w_t + (long long)I * G, G, w_hh, ld_hh, G, H);
-        w_hh_t = w_t + (long long)I * G;
+    if (w_t != NULL && FL_FN(use_packed)(gemm, B, G, H)) {
+        real *dst = w_t + FL_FN(packed_size)(I, G);
+        FL_FN(pack_panels)(dst, w_hh, ld_hh, H, G, 1);
+        w_hh_p = dst;
     }
 
     /* 1. Input projection of every step at once: gates (T*B, G) = x (T*B, I) @ W_ih^T + bias. */
     FL_FN(fill_rows)(gates, bias, (long long)T * B, G);
-    if (w_ih_t)
-        FL_FN(fl_gemm_naive)(0, 0, T * B, G, I, 1, x, ld_x, w_ih_t, G, 1, gates, G);
+    if (w_ih_p)
+        FL_FN(gemm_packed)(T * B, G, I, x, ld_x, w_ih_p, gates, G);
     else
         FL_FN(gemm)(gemm, 0, 1, T * B, G, I, 1, x, ld_x, w_ih, ld_ih, 1, gates, G);
 
@@ -279,8 +437,8 @@ fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *g
         const real *h_prev = s == 0 ? h0 : hidden + tp * step_h;
         const int ld_prev = s == 0 ? H : ld_hidden;
         if (h_prev) {
-            if (w_hh_t)
-                FL_FN(fl_gemm_naive)(0, 0, B, G, H, 1, h_prev, ld_prev, w_hh_t, G, 1, g_t, G);
+            if (w_hh_p)
+                FL_FN(gemm_packed)(B, G, H, h_prev, ld_prev, w_hh_p, g_t, G);
             else
                 FL_FN(gemm)(gemm, 0, 1, B, G, H, 1, h_prev, ld_prev, w_hh, ld_hh, 1, g_t, G);
         }
@@ -333,6 +491,13 @@ fl_status FL_FN(fl_seq_backward)(real *dx, int ld_dx, real *dh0, real *dc0, real
     if (dc_last) memcpy(dc, dc_last, sizeof(real) * (size_t)step_c);
     else memset(dc, 0, sizeof(real) * (size_t)step_c);
 
+    /* W_hh packed for the per-step product while the loop runs (dw_t is reused after it). */
+    const real *w_hh_p = NULL;
+    if (dw_t != NULL && FL_FN(use_packed)(gemm, B, H, G)) {
+        FL_FN(pack_panels)(dw_t, w_hh, ld_hh, G, H, 0);
+        w_hh_p = dw_t;
+    }
+
     /* 1. The recurrence in reverse order of the forward pass. */
     for (int s = T - 1; s >= 0; s--) {
         const int t = reverse ? T - 1 - s : s;
@@ -348,7 +513,12 @@ fl_status FL_FN(fl_seq_backward)(real *dx, int ld_dx, real *dh0, real *dc0, real
         real *dg_t = d_gates + t * step_g;
         FL_FN(gate_backward)(dg_t, dc, dh, gates + t * step_g, cell + t * step_c, c_prev, B, H);
         /* dh_{t-1} = dG_t (B, G) @ W_hh (G, H) */
-        FL_FN(gemm)(gemm, 0, 0, B, H, G, 1, dg_t, G, w_hh, ld_hh, 0, dh, H);
+        if (w_hh_p) {
+            memset(dh, 0, sizeof(real) * (size_t)step_c);
+            FL_FN(gemm_packed)(B, H, G, dg_t, G, w_hh_p, dh, H);
+        } else {
+            FL_FN(gemm)(gemm, 0, 0, B, H, G, 1, dg_t, G, w_hh, ld_hh, 0, dh, H);
+        }
     }
     if (dh0) memcpy(dh0, dh, sizeof(real) * (size_t)step_c);
     if (dc0) memcpy(dc0, dc, sizeof(real) * (size_t)step_c);

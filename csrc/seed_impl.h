@@ -72,7 +72,7 @@ fl_status FL_FN(fl_seed_backward)(real *w, real *b, real *wy, real *by, double *
     real *db = dw + (long long)G * K;           /* (G) */
     real *dwy = db + G;                         /* (O, H) */
     real *dby = dwy + (long long)O * H;         /* (O) */
-    real *dw_t = dby + O;                       /* (K, G)  dW^T for the small-size path */
+    real *dw_t = dby + O;                       /* fl_seq_workspace_size(I, H) */
 
     /* The outputs are recomputed with the current head, as the seed's backward does (they differ
      * from forward's after an update: a second backward, or a backward after train). Loss,

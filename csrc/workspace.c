@@ -1,11 +1,38 @@
-/* workspace.c: sizes of the scratch buffers the kernels expect, shared by both widths. */
+/* workspace.c: sizes of the scratch buffers the kernels expect and the dispatch limits, shared
+ * by both widths. */
 #include "fastlstm.h"
+
+fl_tuning_t fl_tuning = {64, 1LL << 20};
+
+void fl_set_tuning(long long packed_max_rows, long long packed_max_weights)
+{
+    fl_tuning.packed_max_rows = packed_max_rows;
+    fl_tuning.packed_max_weights = packed_max_weights;
+}
+
+/* Elements of a k x n operand packed in panels of `nr` columns (lstm_impl.h, pack_panels). */
+static long long packed(long long k, long long n, long long nr)
+{
+    return k * ((n + nr - 1) / nr) * nr;
+}
+
+long long fl_seq_workspace_size(int I, int H)
+{
+    /* Forward: W_ih^T (I, G) and W_hh^T (H, G) packed; backward: W_hh (G, H) packed during the
+     * loop, then dW^T (I + H, G). Panels of 16 columns cover both widths (float32 packs 16,
+     * float64 8). */
+    const long long G = 4LL * H, nr = 16;
+    const long long fwd = packed(I, G, nr) + packed(H, G, nr);
+    const long long bwd_loop = packed(G, H, nr), bwd_after = ((long long)I + H) * G;
+    long long n = fwd > bwd_loop ? fwd : bwd_loop;
+    return n > bwd_after ? n : bwd_after;
+}
 
 long long fl_seed_workspace_size(int T, int I, int H, int O)
 {
     const long long G = 4LL * H, K = (long long)H + I;
     /* err (T, O), dy (T, H), d_gates (T, G), dh (H), dc (H), dW (G, K), db (G), dWy (O, H),
-     * dby (O), dW^T (K, G): the order of the views in fl_seed_backward. */
+     * dby (O), the sequence backward's scratch: the order of the views in fl_seed_backward. */
     return (long long)T * O + (long long)T * H + (long long)T * G + 2LL * H + G * K + G +
-           (long long)O * H + O + K * G;
+           (long long)O * H + O + fl_seq_workspace_size(I, H);
 }

@@ -13,6 +13,7 @@ CONFIGS = [  # T, B, I, H, layers, bidirectional, batch_first
     (6, 1, 3, 10, 1, False, True),
     (3, 5, 7, 6, 3, True, True),
     (20, 8, 16, 32, 2, True, False),  # large enough for the BLAS path
+    (7, 13, 9, 13, 1, True, False),  # G = 52: a partial panel in the packed kernel
 ]
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-4, atol=1e-5)}
 
@@ -26,6 +27,35 @@ def _close(name, actual, expected, dtype):
 @pytest.mark.parametrize("T, B, I, H, L, bi, bf", CONFIGS)
 @pytest.mark.parametrize("with_state", [False, True])
 def test_forward_backward_match_reference(T, B, I, H, L, bi, bf, dtype, with_state):
+    _check_against_reference(T, B, I, H, L, bi, bf, dtype, with_state)
+
+
+@pytest.fixture
+def dispatch(request):
+    """Force one GEMM path of the sequence kernels, restoring the defaults afterwards."""
+    from fastlstm import _core
+
+    path, defaults = request.param, _core._get_tuning()
+    if path == "packed":
+        _core._set_tuning(1 << 40, 1 << 62)
+    elif path == "blas":
+        _core._set_tuning(0, 0)
+    else:
+        fastlstm.set_blas_enabled(False)
+    yield path
+    fastlstm.set_blas_enabled(True)
+    _core._set_tuning(*defaults)
+
+
+@pytest.mark.parametrize("dispatch", ["packed", "blas", "plain"], indirect=True)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_every_gemm_path_matches_reference(dispatch, dtype):
+    """Batch 70 and H = 13: the packed kernel's row blocks, its one-row tail and partial panel,
+    BLAS for the per-step product, and the plain loops all give the reference's numbers."""
+    _check_against_reference(6, 70, 11, 13, 2, True, False, dtype, True)
+
+
+def _check_against_reference(T, B, I, H, L, bi, bf, dtype, with_state):
     layer = fastlstm.LSTMLayer(I, H, L, bidirectional=bi, batch_first=bf, dtype=dtype, seed=3)
     params = {k: v.astype(np.float64) for k, v in layer.state_dict().items()}
     rng = np.random.default_rng(1)

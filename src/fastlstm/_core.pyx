@@ -172,6 +172,21 @@ def seed_workspace_size(int T, int I, int H, int O):
     return fl_seed_workspace_size(T, I, H, O)
 
 
+def _set_tuning(long long packed_max_rows, long long packed_max_weights):
+    """Dispatch limits of the sequence kernels (csrc/fastlstm.h, fl_tuning_t); for tuning
+    benchmarks only. Results do not depend on them beyond rounding."""
+    fl_set_tuning(packed_max_rows, packed_max_weights)
+
+
+def _get_tuning():
+    return fl_tuning.packed_max_rows, fl_tuning.packed_max_weights
+
+
+def seq_workspace_size(int I, int H):
+    """Elements of the w_t / dw_t scratch of seq_forward / seq_backward (either dtype)."""
+    return fl_seq_workspace_size(I, H)
+
+
 def seed_forward(floating[::1] hidden, floating[::1] cell, floating[::1] gates,
                  floating[::1] outputs, floating[::1] w_t, const floating[::1] x,
                  const floating[::1] w,
@@ -183,7 +198,7 @@ def seed_forward(floating[::1] hidden, floating[::1] cell, floating[::1] gates,
     _need(cell.shape[0], T * <int64_t>H, "cell")
     _need(gates.shape[0], T * G, "gates")
     _need(outputs.shape[0], T * <int64_t>O, "outputs")
-    _need(w_t.shape[0], G * K, "w_t")
+    _need(w_t.shape[0], fl_seq_workspace_size(I, H), "w_t")
     _need(x.shape[0], T * <int64_t>I, "x")
     _need(w.shape[0], G * K, "w")
     _need(b.shape[0], G, "b")
@@ -268,7 +283,7 @@ def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1]
     _need(hidden.shape[0], t_max * H, "hidden")
     _need(cell.shape[0], t_max * H, "cell")
     _need(gates.shape[0], t_max * G, "gates")
-    _need(w_t.shape[0], G * K, "w_t")
+    _need(w_t.shape[0], fl_seq_workspace_size(I, H), "w_t")
     _need(workspace.shape[0], fl_seed_workspace_size(<int>t_max, I, H, O), "workspace")
     _need(x_all.shape[0], rows * I, "x_all")
     _need(y_all.shape[0], rows * O, "y_all")
@@ -343,7 +358,7 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
     if c_last is not None:
         _need(c_last.shape[0], B * <int64_t>H, "c_last")
     if w_t is not None:
-        _need(w_t.shape[0], (<int64_t>I + H) * G, "w_t")
+        _need(w_t.shape[0], fl_seq_workspace_size(I, H), "w_t")
     if h0 is not None:
         _need(h0.shape[0], B * <int64_t>H, "h0")
     if c0 is not None:
@@ -403,7 +418,7 @@ def seq_backward(floating[::1] dx, floating[::1] dh0, floating[::1] dc0, floatin
         if buf is not None:
             _need(buf.shape[0], BH, name)
     if dw_t is not None:
-        _need(dw_t.shape[0], (<int64_t>I + H) * G, "dw_t")
+        _need(dw_t.shape[0], fl_seq_workspace_size(I, H), "dw_t")
     if rows == 0 or I < 1 or H < 1:
         raise ValueError("internal: seq_backward needs T, B, I, H >= 1")
     cdef floating *p_dw_t = _ptr(dw_t)

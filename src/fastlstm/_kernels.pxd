@@ -19,6 +19,12 @@ cdef extern from "fastlstm.h" nogil:
                                  double *c, int ldc) noexcept nogil
 
     long long fl_seed_workspace_size(int T, int I, int H, int O)
+    long long fl_seq_workspace_size(int I, int H)
+    ctypedef struct fl_tuning_t:
+        long long packed_max_rows
+        long long packed_max_weights
+    fl_tuning_t fl_tuning
+    void fl_set_tuning(long long packed_max_rows, long long packed_max_weights)
 
     void fl_gemm_naive_f32(int trans_a, int trans_b, int m, int n, int k, float alpha,
                            const float *a, int lda, const float *b, int ldb, float beta,

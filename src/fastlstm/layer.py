@@ -162,7 +162,7 @@ class LSTMLayer:
                 gates = np.empty((T, B, G), self.dtype)
                 cell = np.empty((T, B, H), self.dtype) if training else None
                 c_last = c_n[k]
-                w_t = np.empty((in_size + H) * G, self.dtype)
+                w_t = np.empty(_core.seq_workspace_size(in_size, H), self.dtype)
                 h0_k = h0[k].reshape(-1) if h0 is not None else None
                 c0_k = c0[k].reshape(-1) if c0 is not None else None
                 _core.seq_forward(out.reshape(-1)[d * H:], D * H,
@@ -213,7 +213,7 @@ class LSTMLayer:
             d_in = np.zeros((T, B, in_size), self.dtype)
             dx_d = np.empty((T, B, in_size), self.dtype)
             d_gates = np.empty((T, B, G), self.dtype)
-            dw_t = np.empty((in_size + H) * G, self.dtype)
+            dw_t = np.empty(_core.seq_workspace_size(in_size, H), self.dtype)
             for d in range(D):
                 k = layer * D + d
                 n_w_ih, n_w_hh, n_b_ih, n_b_hh = self._names_of(layer, d)

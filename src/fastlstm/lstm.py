@@ -162,11 +162,12 @@ class LSTM:
     # -- forward / backward -------------------------------------------------------------------
 
     def _buffers(self, T):
-        """What a forward of T steps keeps, hidden, cell (T, H) and gates (T, G), and the W^T
-        scratch (K, G)."""
-        H, K = self.hidden_size, self.hidden_size + self.input_size
+        """What a forward of T steps keeps, hidden, cell (T, H) and gates (T, G), and the
+        packed-weights scratch of the sequence kernel."""
+        H = self.hidden_size
         return (np.empty((T, H), self.dtype), np.empty((T, H), self.dtype),
-                np.empty((T, 4 * H), self.dtype), np.empty((K, 4 * H), self.dtype))
+                np.empty((T, 4 * H), self.dtype),
+                np.empty(_core.seq_workspace_size(self.input_size, H), self.dtype))
 
     def forward(self, inputs):
         """Run one sequence from zero state.
