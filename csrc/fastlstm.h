@@ -38,6 +38,10 @@ typedef enum fl_status {
  * np.clip guard against overflow); everything else uses the exact, overflow-safe sigmoid. */
 enum fl_sigmoid { FL_SIGMOID_EXACT = 0, FL_SIGMOID_CLIP15 = 1 };
 
+/* The activation of the candidate gate and of the cell output, h = o * act(c): Keras's
+ * `activation` argument (the gates' own activation stays the sigmoid). relu keeps NaN. */
+enum fl_activation { FL_ACT_TANH = 0, FL_ACT_RELU = 1, FL_ACT_LINEAR = 2 };
+
 /* Row-major C (m, n) = alpha * op(A) (m, k) @ op(B) (k, n) + beta * C.
  * Handed in by the caller (SciPy's BLAS through Cython); NULL means "use the plain C loops". */
 typedef void (*fl_gemm_f32)(int trans_a, int trans_b, int m, int n, int k, float alpha,

@@ -46,7 +46,9 @@ fl_status FL_FN(fl_seq_forward)(
     const real *w_ih, int ld_ih, /* (G, I) */
     const real *w_hh, int ld_hh, /* (G, H) */
     const real *bias,       /* (G), b_ih + b_hh already summed */
-    int T, int B, int I, int H, int reverse, int sigmoid_mode, FL_FN(fl_gemm) gemm);
+    int T, int B, int I, int H, int reverse, int sigmoid_mode,
+    int activation,         /* enum fl_activation */
+    FL_FN(fl_gemm) gemm);
 
 /* Backward through a whole sequence (after a training forward with the same arguments).
  * dy / dh_last / dc_last may be NULL (zero). Outputs are overwritten, not accumulated:
@@ -72,7 +74,9 @@ fl_status FL_FN(fl_seq_backward)(
     const real *cell, const real *gates,
     const real *w_ih, int ld_ih,
     const real *w_hh, int ld_hh,
-    int T, int B, int I, int H, int reverse, FL_FN(fl_gemm) gemm);
+    int T, int B, int I, int H, int reverse,
+    int activation,         /* enum fl_activation, as in the forward */
+    FL_FN(fl_gemm) gemm);
 
 /* The seed model (notebook 001): one sequence, batch 1, zero initial state, W (G, H+I) acting
  * on [h, x] in gate order i, f, g, o, dense head y = Wy h + by, clipped sigmoid.

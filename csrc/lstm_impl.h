@@ -266,9 +266,13 @@ static inline int FL_FN(use_packed)(FL_FN(fl_gemm) gemm, long long m, long long 
 /* Fused forward pass over B rows: preactivations in `gates` (B, G) become the activated gates
  * (in place), then c_t = f c_{t-1} + i g and h_t = o tanh(c_t). c_prev may alias c_out
  * (inference updates the cell in place); c_prev NULL means zeros. */
+/* relu with NaN kept (x < 0 is false for NaN), as np.maximum(x, 0) does. */
+static inline real FL_FN(relu)(real x) { return x < 0 ? 0 : x; }
+
 FL_CLONES
-static void FL_FN(gate_forward)(real *hidden, int ld_hidden, real *c_out, real *gates,
-                                const real *c_prev, int B, int H, int sigmoid_mode)
+static void FL_FN(gate_forward)(real *restrict hidden, int ld_hidden, real *c_out,
+                                real *restrict gates, const real *c_prev, int B, int H,
+                                int sigmoid_mode, int activation)
 {
     const int G = 4 * H;
     for (int r = 0; r < B; r++) {
@@ -277,7 +281,7 @@ static void FL_FN(gate_forward)(real *hidden, int ld_hidden, real *c_out, real *
         real *c_row = c_out + (long long)r * H;
         const real *cp_row = c_prev ? c_prev + (long long)r * H : NULL;
         /* Activations, one contiguous block per function so each loop vectorises: sigmoid on
-         * the i and f blocks [0, 2H) and the o block [3H, 4H), tanh on the g block. */
+         * the i and f blocks [0, 2H) and the o block [3H, 4H), `activation` on the g block. */
         if (sigmoid_mode == FL_SIGMOID_CLIP15) {
             for (int j = 0; j < 2 * H; j++) g[j] = FL_FN(sigmoid_clip15)(g[j]);
             for (int j = 3 * H; j < G; j++) g[j] = FL_FN(sigmoid_clip15)(g[j]);
@@ -285,15 +289,25 @@ static void FL_FN(gate_forward)(real *hidden, int ld_hidden, real *c_out, real *
             for (int j = 0; j < 2 * H; j++) g[j] = FL_FN(sigmoid_exact)(g[j]);
             for (int j = 3 * H; j < G; j++) g[j] = FL_FN(sigmoid_exact)(g[j]);
         }
-        for (int j = 2 * H; j < 3 * H; j++) g[j] = FL_FN(tanh_fast)(g[j]);
+        if (activation == FL_ACT_TANH)
+            for (int j = 2 * H; j < 3 * H; j++) g[j] = FL_FN(tanh_fast)(g[j]);
+        else if (activation == FL_ACT_RELU)
+            for (int j = 2 * H; j < 3 * H; j++) g[j] = FL_FN(relu)(g[j]);
         const real *gi = g + FL_GATE_I * H, *gf = g + FL_GATE_F * H;
         const real *gg = g + FL_GATE_G * H, *go = g + FL_GATE_O * H;
+        /* c_prev may alias c_out (inference updates the cell in place): element j reads only
+         * element j, so the plain loop is right; no restrict on it. */
         if (cp_row) {
             for (int j = 0; j < H; j++) c_row[j] = gf[j] * cp_row[j] + gi[j] * gg[j];
         } else {
             for (int j = 0; j < H; j++) c_row[j] = gi[j] * gg[j];
         }
-        for (int j = 0; j < H; j++) h_row[j] = go[j] * FL_FN(tanh_fast)(c_row[j]);
+        if (activation == FL_ACT_TANH)
+            for (int j = 0; j < H; j++) h_row[j] = go[j] * FL_FN(tanh_fast)(c_row[j]);
+        else if (activation == FL_ACT_RELU)
+            for (int j = 0; j < H; j++) h_row[j] = go[j] * FL_FN(relu)(c_row[j]);
+        else
+            for (int j = 0; j < H; j++) h_row[j] = go[j] * c_row[j];
     }
 }
 
@@ -305,7 +319,7 @@ FL_CLONES
 static void FL_FN(gate_backward)(real *restrict d_gates, real *restrict dc,
                                  const real *restrict dh, const real *restrict gates,
                                  const real *restrict cell, const real *restrict c_prev, int B,
-                                 int H)
+                                 int H, int activation)
 {
     const int G = 4 * H;
     for (int r = 0; r < B; r++) {
@@ -314,18 +328,39 @@ static void FL_FN(gate_backward)(real *restrict d_gates, real *restrict dc,
         const real *restrict c_row = cell + (long long)r * H;
         const real *restrict dh_row = dh + (long long)r * H;
         real *restrict dc_row = dc + (long long)r * H;
-        /* Two passes so each vectorises (restrict: the blocks never overlap): o, g, i and the
-         * new dc first, then f, which needs c_{t-1} (zeros at the first step). */
-        for (int j = 0; j < H; j++) {
-            const real gi = g[FL_GATE_I * H + j], gg = g[FL_GATE_G * H + j];
-            const real go = g[FL_GATE_O * H + j];
-            const real tc = FL_FN(tanh_fast)(c_row[j]);
-            const real d_h = dh_row[j];
-            const real d_c = dc_row[j] + d_h * go * (1 - tc * tc);
-            dg[FL_GATE_O * H + j] = d_h * tc * go * (1 - go);
-            dg[FL_GATE_G * H + j] = d_c * gi * (1 - gg * gg);
-            dg[FL_GATE_I * H + j] = d_c * gg * gi * (1 - gi);
-            dc_row[j] = d_c; /* dL/dc_t for now; times f below */
+        const real *restrict gi = g + FL_GATE_I * H, *restrict gg = g + FL_GATE_G * H;
+        const real *restrict go = g + FL_GATE_O * H;
+        real *restrict dgi = dg + FL_GATE_I * H, *restrict dgg = dg + FL_GATE_G * H;
+        real *restrict dgo = dg + FL_GATE_O * H;
+        /* Passes that each vectorise (restrict: the blocks never overlap): o, g, i and the new
+         * dc first, one loop per activation (derivatives from the kept outputs: tanh' = 1 - a^2,
+         * relu' = [a > 0]), then f, which needs c_{t-1} (zeros at the first step). */
+        if (activation == FL_ACT_TANH) {
+            for (int j = 0; j < H; j++) {
+                const real tc = FL_FN(tanh_fast)(c_row[j]);
+                const real d_c = dc_row[j] + dh_row[j] * go[j] * (1 - tc * tc);
+                dgo[j] = dh_row[j] * tc * go[j] * (1 - go[j]);
+                dgg[j] = d_c * gi[j] * (1 - gg[j] * gg[j]);
+                dgi[j] = d_c * gg[j] * gi[j] * (1 - gi[j]);
+                dc_row[j] = d_c; /* dL/dc_t for now; times f below */
+            }
+        } else if (activation == FL_ACT_RELU) {
+            for (int j = 0; j < H; j++) {
+                const real ac = FL_FN(relu)(c_row[j]);
+                const real d_c = dc_row[j] + (c_row[j] > 0 ? dh_row[j] * go[j] : 0);
+                dgo[j] = dh_row[j] * ac * go[j] * (1 - go[j]);
+                dgg[j] = gg[j] > 0 ? d_c * gi[j] : 0;
+                dgi[j] = d_c * gg[j] * gi[j] * (1 - gi[j]);
+                dc_row[j] = d_c;
+            }
+        } else {
+            for (int j = 0; j < H; j++) {
+                const real d_c = dc_row[j] + dh_row[j] * go[j];
+                dgo[j] = dh_row[j] * c_row[j] * go[j] * (1 - go[j]);
+                dgg[j] = d_c * gi[j];
+                dgi[j] = d_c * gg[j] * gi[j] * (1 - gi[j]);
+                dc_row[j] = d_c;
+            }
         }
         const real *restrict gf = g + FL_GATE_F * H;
         real *restrict dgf = dg + FL_GATE_F * H;
@@ -337,7 +372,7 @@ static void FL_FN(gate_backward)(real *restrict d_gates, real *restrict dc,
             }
         } else {
             for (int j = 0; j < H; j++) {
-                dgf[j] = dc_row[j] * 0 * gf[j] * (1 - gf[j]); /* 0 * inf stays NaN, as before */
+                dgf[j] = dc_row[j] * 0 * gf[j] * (1 - gf[j]); /* 0 * inf stays NaN */
                 dc_row[j] *= gf[j];
             }
         }
@@ -366,7 +401,7 @@ fl_status FL_FN(fl_cell_step)(real *h_out, real *c_out, real *gates_out, real *s
     FL_FN(fill_rows)(scratch, bias, B, G);
     FL_FN(fl_gemm_naive)(0, 1, B, G, I, 1, x, I, w_ih, ld_ih, 1, scratch, G);
     FL_FN(fl_gemm_naive)(0, 1, B, G, H, 1, h_prev, H, w_hh, ld_hh, 1, scratch, G);
-    FL_FN(gate_forward)(h_out, H, c_out, scratch, c_prev, B, H, FL_SIGMOID_EXACT);
+    FL_FN(gate_forward)(h_out, H, c_out, scratch, c_prev, B, H, FL_SIGMOID_EXACT, FL_ACT_TANH);
     if (gates_out) memcpy(gates_out, scratch, sizeof(real) * (size_t)B * (size_t)G);
     return FL_OK;
 }
@@ -396,7 +431,8 @@ fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *g
                                 real *c_last, real *w_t, const real *x, int ld_x,
                                 const real *h0, const real *c0, const real *w_ih, int ld_ih,
                                 const real *w_hh, int ld_hh, const real *bias, int T, int B,
-                                int I, int H, int reverse, int sigmoid_mode, FL_FN(fl_gemm) gemm)
+                                int I, int H, int reverse, int sigmoid_mode, int activation,
+                                FL_FN(fl_gemm) gemm)
 {
     if (T < 0 || B < 0 || I < 0 || H < 1 || ld_hidden < H || ld_x < I || ld_ih < I ||
         ld_hh < H || !hidden || !gates || !x || !w_ih || !w_hh || !bias ||
@@ -451,7 +487,8 @@ fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *g
             c_prev = s == 0 ? c0 : c_last; /* in place: each element reads only itself */
             c_t = c_last;
         }
-        FL_FN(gate_forward)(hidden + t * step_h, ld_hidden, c_t, g_t, c_prev, B, H, sigmoid_mode);
+        FL_FN(gate_forward)(hidden + t * step_h, ld_hidden, c_t, g_t, c_prev, B, H, sigmoid_mode,
+                            activation);
     }
     if (cell && c_last) {
         const int t_last = reverse ? 0 : T - 1;
@@ -468,7 +505,8 @@ fl_status FL_FN(fl_seq_backward)(real *dx, int ld_dx, real *dh0, real *dc0, real
                                  int ld_x, const real *h0, const real *c0, const real *hidden,
                                  int ld_hidden, const real *cell, const real *gates,
                                  const real *w_ih, int ld_ih, const real *w_hh, int ld_hh,
-                                 int T, int B, int I, int H, int reverse, FL_FN(fl_gemm) gemm)
+                                 int T, int B, int I, int H, int reverse, int activation,
+                                 FL_FN(fl_gemm) gemm)
 {
     if (T < 0 || B < 0 || I < 0 || H < 1 || ld_hidden < H || ld_x < I || ld_ih < I ||
         ld_hh < H || ld_dw_ih < I || ld_dw_hh < H || (dx && ld_dx < I) || (dy && ld_dy < H) ||
@@ -511,7 +549,8 @@ fl_status FL_FN(fl_seq_backward)(real *dx, int ld_dx, real *dh0, real *dc0, real
         }
         const real *c_prev = s == 0 ? c0 : cell + tp * step_c;
         real *dg_t = d_gates + t * step_g;
-        FL_FN(gate_backward)(dg_t, dc, dh, gates + t * step_g, cell + t * step_c, c_prev, B, H);
+        FL_FN(gate_backward)(dg_t, dc, dh, gates + t * step_g, cell + t * step_c, c_prev, B, H,
+                             activation);
         /* dh_{t-1} = dG_t (B, G) @ W_hh (G, H) */
         if (w_hh_p) {
             memset(dh, 0, sizeof(real) * (size_t)step_c);

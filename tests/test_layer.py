@@ -55,8 +55,16 @@ def test_every_gemm_path_matches_reference(dispatch, dtype):
     _check_against_reference(6, 70, 11, 13, 2, True, False, dtype, True)
 
 
-def _check_against_reference(T, B, I, H, L, bi, bf, dtype, with_state):
-    layer = fastlstm.LSTMLayer(I, H, L, bidirectional=bi, batch_first=bf, dtype=dtype, seed=3)
+@pytest.mark.parametrize("activation", ["relu", "linear"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("T, B, I, H, L, bi, bf", [CONFIGS[2], CONFIGS[5], CONFIGS[6]])
+def test_activations_match_reference(T, B, I, H, L, bi, bf, dtype, activation):
+    _check_against_reference(T, B, I, H, L, bi, bf, dtype, True, activation)
+
+
+def _check_against_reference(T, B, I, H, L, bi, bf, dtype, with_state, activation="tanh"):
+    layer = fastlstm.LSTMLayer(I, H, L, bidirectional=bi, batch_first=bf, dtype=dtype, seed=3,
+                               activation=activation)
     params = {k: v.astype(np.float64) for k, v in layer.state_dict().items()}
     rng = np.random.default_rng(1)
     D = 2 if bi else 1
@@ -68,7 +76,7 @@ def _check_against_reference(T, B, I, H, L, bi, bf, dtype, with_state):
                                   tuple(s.astype(dtype) for s in state))
     y_ref, (h_ref, c_ref), cache = ref.lstm_layer_forward(
         x, params, L, bi, None if state is None else state[0],
-        None if state is None else state[1], batch_first=bf)
+        None if state is None else state[1], batch_first=bf, activation=activation)
     assert y.dtype == dtype
     _close("y", y, y_ref, dtype)
     _close("h_n", h_n, h_ref, dtype)
@@ -143,3 +151,9 @@ def test_bad_input(call, match):
     layer = fastlstm.LSTMLayer(4, 6)
     with pytest.raises((ValueError, TypeError), match=match):
         call(layer)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "Tanh", None, 1])
+def test_bad_activation(activation):
+    with pytest.raises(ValueError, match="activation: expected one of"):
+        fastlstm.LSTMLayer(4, 6, activation=activation)

@@ -47,15 +47,15 @@ def make_problem(config, seed, dtype=np.float64):
     return x, h0, c0, params, weights
 
 
-def run_forward(config, x, h0, c0, params):
+def run_forward(config, x, h0, c0, params, activation="tanh"):
     _, _, _, _, num_layers, bidirectional, batch_first = config
     return lstm_layer_forward(x, params, num_layers, bidirectional, h0=h0, c0=c0,
-                              batch_first=batch_first)
+                              batch_first=batch_first, activation=activation)
 
 
-def loss(config, x, h0, c0, params, weights):
+def loss(config, x, h0, c0, params, weights, activation="tanh"):
     """sum(y * R) + sum(h_n * Rh) + sum(c_n * Rc)."""
-    y, (h_n, c_n), _ = run_forward(config, x, h0, c0, params)
+    y, (h_n, c_n), _ = run_forward(config, x, h0, c0, params, activation)
     return np.sum(y * weights["y"]) + np.sum(h_n * weights["h_n"]) + np.sum(c_n * weights["c_n"])
 
 
@@ -120,14 +120,42 @@ def test_init_params_shapes_bounds_and_draw_order(dtype):
 
 @pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
 def test_gradients_match_finite_differences(config):
+    _check_gradients(config, "tanh")
+
+
+@pytest.mark.parametrize("activation", ["relu", "linear"])
+@pytest.mark.parametrize("config", [CONFIGS[2], CONFIGS[5]], ids=[CONFIG_IDS[2], CONFIG_IDS[5]])
+def test_activation_gradients_match_finite_differences(config, activation):
+    _check_gradients(config, activation)
+
+
+def test_activations_are_what_they_say():
+    """relu: y equals the tanh formula with relu in its place, from a separate one-step
+    computation; linear keeps c itself."""
+    rng = np.random.default_rng(5)
+    params = init_params(3, 4, 1, False, np.float64, rng)
+    x = rng.standard_normal((1, 2, 3))
+    pre = x[0] @ params["weight_ih_l0"].T + params["bias_ih_l0"] + params["bias_hh_l0"]
+    i, f, g, o = np.split(pre, 4, axis=-1)
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    for name, act in (("relu", lambda z: np.maximum(z, 0)), ("linear", lambda z: z)):
+        c = sig(i) * act(g)
+        y, (_, c_n), _ = lstm_layer_forward(x, params, 1, False, activation=name)
+        np.testing.assert_allclose(c_n[0], c, rtol=1e-14, err_msg=name)
+        np.testing.assert_allclose(y[0], sig(o) * act(c), rtol=1e-14, err_msg=name)
+    with pytest.raises(ValueError, match="activation"):
+        lstm_layer_forward(x, params, 1, False, activation="sigmoid")
+
+
+def _check_gradients(config, activation):
     x, h0, c0, params, weights = make_problem(config, seed=1)
-    _, (h_n, _), cache = run_forward(config, x, h0, c0, params)
+    _, (h_n, _), cache = run_forward(config, x, h0, c0, params, activation)
     dx, (dh0, dc0), grads = lstm_layer_backward(weights["y"], cache, dh_n=weights["h_n"],
                                                 dc_n=weights["c_n"])
     assert list(grads) == list(params)
 
     def f():
-        return loss(config, x, h0, c0, params, weights)
+        return loss(config, x, h0, c0, params, weights, activation)
 
     analytic = {"x": dx, "h0": dh0, "c0": dc0, **grads}
     inputs = {"x": x, "h0": h0, "c0": c0, **params}

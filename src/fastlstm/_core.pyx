@@ -335,13 +335,23 @@ cdef int _need_rows(Py_ssize_t have, int64_t rows, int64_t ld, int64_t width, st
     return 0
 
 
+# Codes of enum fl_activation (csrc/fastlstm.h), by Keras's names for them.
+ACTIVATIONS = {"tanh": 0, "relu": 1, "linear": 2}
+
+
+cdef int _check_activation(int activation) except -1:
+    if activation not in (0, 1, 2):
+        raise ValueError(f"internal: activation code {activation}")
+    return 0
+
+
 def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floating[::1] gates,
                 floating[::1] c_last, floating[::1] w_t, const floating[::1] x,
                 const floating[::1] h0, const floating[::1] c0, const floating[::1] w_ih,
                 const floating[::1] w_hh, const floating[::1] bias, int T, int B, int I, int H,
-                bint reverse):
+                bint reverse, int activation=0):
     """fl_seq_forward on flat buffers; cell None = inference (then c_last is required);
-    h0, c0, w_t may be None."""
+    h0, c0, w_t may be None; activation as ACTIVATIONS."""
     cdef int64_t G = 4 * <int64_t>H, rows = <int64_t>T * B
     if hidden is None or gates is None or x is None or w_ih is None or w_hh is None or bias is None:
         raise ValueError("internal: seq_forward needs hidden, gates, x and the weights")
@@ -363,6 +373,7 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
         _need(h0.shape[0], B * <int64_t>H, "h0")
     if c0 is not None:
         _need(c0.shape[0], B * <int64_t>H, "c0")
+    _check_activation(activation)
     if rows == 0 or I < 1 or H < 1:
         if rows == 0:
             return
@@ -377,12 +388,14 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
         with nogil:
             st = fl_seq_forward_f32(&hidden[0], ld_hidden, p_cell, &gates[0], p_c_last, p_w_t,
                                     &x[0], I, p_h0, p_c0, &w_ih[0], I, &w_hh[0], H, &bias[0],
-                                    T, B, I, H, reverse, FL_SIGMOID_EXACT, _gemm32())
+                                    T, B, I, H, reverse, FL_SIGMOID_EXACT, activation,
+                                    _gemm32())
     else:
         with nogil:
             st = fl_seq_forward_f64(&hidden[0], ld_hidden, p_cell, &gates[0], p_c_last, p_w_t,
                                     &x[0], I, p_h0, p_c0, &w_ih[0], I, &w_hh[0], H, &bias[0],
-                                    T, B, I, H, reverse, FL_SIGMOID_EXACT, _gemm64())
+                                    T, B, I, H, reverse, FL_SIGMOID_EXACT, activation,
+                                    _gemm64())
     _check(st, "LSTMLayer.forward")
 
 
@@ -394,7 +407,7 @@ def seq_backward(floating[::1] dx, floating[::1] dh0, floating[::1] dc0, floatin
                  const floating[::1] c0, const floating[::1] hidden, int ld_hidden,
                  const floating[::1] cell, const floating[::1] gates,
                  const floating[::1] w_ih, const floating[::1] w_hh, int T, int B, int I, int H,
-                 bint reverse):
+                 bint reverse, int activation=0):
     """fl_seq_backward on flat buffers (dy, dh_last, dc_last, h0, c0, dw_t may be None)."""
     cdef int64_t G = 4 * <int64_t>H, rows = <int64_t>T * B, BH = <int64_t>B * H
     _need(dx.shape[0], rows * I, "dx")
@@ -419,6 +432,7 @@ def seq_backward(floating[::1] dx, floating[::1] dh0, floating[::1] dc0, floatin
             _need(buf.shape[0], BH, name)
     if dw_t is not None:
         _need(dw_t.shape[0], fl_seq_workspace_size(I, H), "dw_t")
+    _check_activation(activation)
     if rows == 0 or I < 1 or H < 1:
         raise ValueError("internal: seq_backward needs T, B, I, H >= 1")
     cdef floating *p_dw_t = _ptr(dw_t)
@@ -434,12 +448,12 @@ def seq_backward(floating[::1] dx, floating[::1] dh0, floating[::1] dc0, floatin
                                      &dbias[0], &d_gates[0], &dh[0], &dc[0], p_dw_t, p_dy, ld_dy,
                                      p_dhl, p_dcl, &x[0], I, p_h0, p_c0, &hidden[0], ld_hidden,
                                      &cell[0], &gates[0], &w_ih[0], I, &w_hh[0], H, T, B, I, H,
-                                     reverse, _gemm32())
+                                     reverse, activation, _gemm32())
     else:
         with nogil:
             st = fl_seq_backward_f64(&dx[0], I, &dh0[0], &dc0[0], &dw_ih[0], I, &dw_hh[0], H,
                                      &dbias[0], &d_gates[0], &dh[0], &dc[0], p_dw_t, p_dy, ld_dy,
                                      p_dhl, p_dcl, &x[0], I, p_h0, p_c0, &hidden[0], ld_hidden,
                                      &cell[0], &gates[0], &w_ih[0], I, &w_hh[0], H, T, B, I, H,
-                                     reverse, _gemm64())
+                                     reverse, activation, _gemm64())
     _check(st, "LSTMLayer.backward")

@@ -46,12 +46,14 @@ cdef extern from "fastlstm.h" nogil:
                                  float *c_last, float *w_t, const float *x, int ld_x, const float *h0,
                                  const float *c0, const float *w_ih, int ld_ih,
                                  const float *w_hh, int ld_hh, const float *bias, int T, int B,
-                                 int I, int H, int reverse, int sigmoid_mode, fl_gemm_f32 gemm)
+                                 int I, int H, int reverse, int sigmoid_mode, int activation,
+                                 fl_gemm_f32 gemm)
     fl_status fl_seq_forward_f64(double *hidden, int ld_hidden, double *cell, double *gates,
                                  double *c_last, double *w_t, const double *x, int ld_x, const double *h0,
                                  const double *c0, const double *w_ih, int ld_ih,
                                  const double *w_hh, int ld_hh, const double *bias, int T, int B,
-                                 int I, int H, int reverse, int sigmoid_mode, fl_gemm_f64 gemm)
+                                 int I, int H, int reverse, int sigmoid_mode, int activation,
+                                 fl_gemm_f64 gemm)
 
     fl_status fl_seq_backward_f32(float *dx, int ld_dx, float *dh0, float *dc0, float *dw_ih,
                                   int ld_dw_ih, float *dw_hh, int ld_dw_hh, float *dbias,
@@ -62,7 +64,7 @@ cdef extern from "fastlstm.h" nogil:
                                   const float *hidden, int ld_hidden, const float *cell,
                                   const float *gates, const float *w_ih, int ld_ih,
                                   const float *w_hh, int ld_hh, int T, int B, int I, int H,
-                                  int reverse, fl_gemm_f32 gemm)
+                                  int reverse, int activation, fl_gemm_f32 gemm)
     fl_status fl_seq_backward_f64(double *dx, int ld_dx, double *dh0, double *dc0, double *dw_ih,
                                   int ld_dw_ih, double *dw_hh, int ld_dw_hh, double *dbias,
                                   double *d_gates, double *dh, double *dc, double *dw_t,
@@ -72,7 +74,7 @@ cdef extern from "fastlstm.h" nogil:
                                   const double *hidden, int ld_hidden, const double *cell,
                                   const double *gates, const double *w_ih, int ld_ih,
                                   const double *w_hh, int ld_hh, int T, int B, int I, int H,
-                                  int reverse, fl_gemm_f64 gemm)
+                                  int reverse, int activation, fl_gemm_f64 gemm)
 
     fl_status fl_seed_forward_f32(float *hidden, float *cell, float *gates, float *outputs,
                                   float *w_t, const float *x, const float *w, const float *b,

@@ -4,7 +4,8 @@ It has exactly the semantics of ``torch.nn.LSTM`` (without dropout and projectio
 
 * gate order i, f, g, o in the rows of every weight and bias (``G = 4H`` rows);
 * two biases, ``bias_ih`` and ``bias_hh``, both simply added;
-* an exact sigmoid (overflow-safe, no clipping) and ``tanh``;
+* an exact sigmoid (overflow-safe, no clipping) and ``tanh``; ``activation`` may replace tanh
+  (candidate and cell output, as Keras's argument of that name) by ``relu`` or ``linear``;
 * ``num_layers`` stacked layers, layer ``k > 0`` reading the outputs of layer ``k - 1``;
 * bidirectional: the reverse direction runs over the sequence backwards (from ``t = T-1`` to
   ``0``) and stores its output at the original time index; the layer output is
@@ -96,7 +97,7 @@ def init_params(input_size, hidden_size, num_layers, bidirectional, dtype, rng):
 
 
 def lstm_layer_forward(x, params, num_layers, bidirectional, h0=None, c0=None,
-                       batch_first=False):
+                       batch_first=False, activation="tanh"):
     """Run a (stacked, optionally bidirectional) LSTM over a batch of sequences.
 
     Parameters
@@ -114,6 +115,8 @@ def lstm_layer_forward(x, params, num_layers, bidirectional, h0=None, c0=None,
         direction ``d`` (0 forward, 1 reverse).
     batch_first : bool
         Layout of ``x`` and ``y``: ``(B, T, .)`` instead of ``(T, B, .)``.
+    activation : {'tanh', 'relu', 'linear'}
+        Applied to the candidate gate and to the cell in ``h = o * act(c)``.
 
     Returns
     -------
@@ -131,6 +134,8 @@ def lstm_layer_forward(x, params, num_layers, bidirectional, h0=None, c0=None,
         step at each time index), ``cell_prev`` and ``hidden_prev`` ``(T, B, H)`` (the states
         the step at each time index started from).
     """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     x = np.asarray(x)
     dtype = _check_float(x, "x")
     if x.ndim != 3:
@@ -173,7 +178,7 @@ def lstm_layer_forward(x, params, num_layers, bidirectional, h0=None, c0=None,
                 layer_input,
                 params[f"weight_ih_l{layer}{suffix}"], params[f"weight_hh_l{layer}{suffix}"],
                 params[f"bias_ih_l{layer}{suffix}"], params[f"bias_hh_l{layer}{suffix}"],
-                h0[row], c0[row], reverse=direction == 1)
+                h0[row], c0[row], reverse=direction == 1, activation=activation)
             steps.append(step)
             last = 0 if direction == 1 else seq_len - 1
             h_n[row] = step["hidden"][last]
@@ -186,6 +191,7 @@ def lstm_layer_forward(x, params, num_layers, bidirectional, h0=None, c0=None,
         "num_layers": num_layers,
         "bidirectional": bidirectional,
         "batch_first": batch_first,
+        "activation": activation,
         "params": params,
         "inputs": inputs,
         "steps": steps,
@@ -253,7 +259,8 @@ def lstm_layer_backward(dy, cache, dh_n=None, dc_n=None):
                      for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
             dx_dir, dh0[row], dc0[row], d_weight_ih, d_weight_hh, d_bias = _direction_backward(
                 d_hidden, dh_n[row], dc_n[row], layer_input, steps[row],
-                params[names[0]], params[names[1]], reverse=direction == 1)
+                params[names[0]], params[names[1]], reverse=direction == 1,
+                activation=cache["activation"])
             d_input += dx_dir
             grads[names[0]] = d_weight_ih
             grads[names[1]] = d_weight_hh
@@ -268,7 +275,8 @@ def lstm_layer_backward(dy, cache, dh_n=None, dc_n=None):
 
 # --- one layer, one direction ----------------------------------------------------------------
 
-def _direction_forward(x, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0, reverse):
+def _direction_forward(x, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0, reverse,
+                       activation="tanh"):
     """One direction of one layer over the whole sequence.
 
     Shapes: ``x (T, B, I_k)``, ``weight_ih (4H, I_k)``, ``weight_hh (4H, H)``, biases
@@ -288,14 +296,15 @@ def _direction_forward(x, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0, revers
     cell_prev = np.empty_like(cell)
     hidden_prev = np.empty_like(cell)
 
+    act = ACTIVATIONS[activation][0]
     h, c = h0, c0
     for t in _time_order(seq_len, reverse):
         pre = x_proj[t] + h @ weight_hh.T  # (B, 4H)
         i, f, g, o = np.split(pre, 4, axis=-1)  # torch's gate order i, f, g, o
-        i, f, g, o = _sigmoid(i), _sigmoid(f), np.tanh(g), _sigmoid(o)
+        i, f, g, o = _sigmoid(i), _sigmoid(f), act(g), _sigmoid(o)
         hidden_prev[t], cell_prev[t] = h, c
         c = f * c + i * g
-        h = o * np.tanh(c)
+        h = o * act(c)
         gates[t] = np.concatenate((i, f, g, o), axis=-1)
         cell[t], hidden[t] = c, h
 
@@ -303,7 +312,8 @@ def _direction_forward(x, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0, revers
             "cell_prev": cell_prev, "hidden_prev": hidden_prev}
 
 
-def _direction_backward(d_hidden, dh_last, dc_last, x, step, weight_ih, weight_hh, reverse):
+def _direction_backward(d_hidden, dh_last, dc_last, x, step, weight_ih, weight_hh, reverse,
+                        activation="tanh"):
     """BPTT of one direction of one layer.
 
     Shapes: ``d_hidden (T, B, H)`` the gradient reaching this direction's outputs,
@@ -314,16 +324,18 @@ def _direction_backward(d_hidden, dh_last, dc_last, x, step, weight_ih, weight_h
     seq_len, batch, hidden_size = d_hidden.shape
     d_gates = np.empty_like(step["gates"])  # (T, B, 4H): gradient of the pre-activations
 
+    act, act_grad = ACTIVATIONS[activation]
     dh, dc = dh_last, dc_last  # gradients flowing into the state after the current step
     for t in reversed(list(_time_order(seq_len, reverse))):
         i, f, g, o = np.split(step["gates"][t], 4, axis=-1)
-        tanh_c = np.tanh(step["cell"][t])
+        c = step["cell"][t]
+        act_c = act(c)
         dh = dh + d_hidden[t]
-        dc = dc + dh * o * (1 - tanh_c ** 2)
+        dc = dc + dh * o * act_grad(c)
         d_i = dc * g * i * (1 - i)
         d_f = dc * step["cell_prev"][t] * f * (1 - f)
-        d_g = dc * i * (1 - g ** 2)
-        d_o = dh * tanh_c * o * (1 - o)
+        d_g = dc * i * act_grad(g, activated=True)
+        d_o = dh * act_c * o * (1 - o)
         d_gates[t] = np.concatenate((d_i, d_f, d_g, d_o), axis=-1)
         dh = d_gates[t] @ weight_hh  # (B, H): into the state before this step
         dc = dc * f
@@ -343,6 +355,35 @@ def _sigmoid(z):
     """Exact logistic function, without overflow: exp is only taken of ``-|z|``."""
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _tanh_grad(z, activated=False):
+    """tanh'(z); with ``activated`` z is already tanh of the argument."""
+    a = z if activated else np.tanh(z)
+    return 1 - a ** 2
+
+
+def _relu(z):
+    return np.maximum(z, 0)
+
+
+def _relu_grad(z, activated=False):
+    """relu'(z) as torch and Keras take it: 1 where z > 0, else 0 (also at 0); relu(z) > 0
+    exactly where z > 0, so the activated value gives the same."""
+    return (z > 0).astype(z.dtype)
+
+
+def _linear(z):
+    return z
+
+
+def _linear_grad(z, activated=False):
+    return np.ones_like(z)
+
+
+# activation name -> (function, derivative); the names are Keras's.
+ACTIVATIONS = {"tanh": (np.tanh, _tanh_grad), "relu": (_relu, _relu_grad),
+               "linear": (_linear, _linear_grad)}
 
 
 def _time_order(seq_len, reverse):

@@ -25,6 +25,9 @@ class LSTMLayer:
     dtype : {np.float32, np.float64}, default np.float32
     seed : int or None
         Seed of PyTorch's default initialisation, uniform in +-1/sqrt(H).
+    activation : {'tanh', 'relu', 'linear'}, default 'tanh'
+        Keras's ``activation``: the function of the candidate gate and of the cell output,
+        ``h = o * act(c)``. torch.nn.LSTM always uses tanh.
 
     Parameters live in one contiguous buffer; ``parameters()`` yields ``(name, view)`` with
     PyTorch's names (``weight_ih_l0 (4H, I)``, ``weight_hh_l0 (4H, H)``, ``bias_ih_l0``,
@@ -32,13 +35,17 @@ class LSTMLayer:
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 batch_first=False, dtype=np.float32, seed=None):
+                 batch_first=False, dtype=np.float32, seed=None, activation="tanh"):
         self.input_size = check_positive_int(input_size, "input_size")
         self.hidden_size = check_positive_int(hidden_size, "hidden_size")
         self.num_layers = check_positive_int(num_layers, "num_layers")
         self.bidirectional = bool(bidirectional)
         self.batch_first = bool(batch_first)
         self.dtype = resolve_dtype(dtype)
+        if not isinstance(activation, str) or activation not in _core.ACTIVATIONS:
+            raise ValueError(f"activation: expected one of {sorted(_core.ACTIVATIONS)}, got "
+                             f"{activation!r}")
+        self.activation = activation
         self.num_directions = 2 if self.bidirectional else 1
         self._names = param_names(self.num_layers, self.bidirectional)
         self._shapes = {name: self._shape_of(name) for name in self._names}
@@ -169,7 +176,7 @@ class LSTMLayer:
                                   cell.reshape(-1) if cell is not None else None,
                                   gates.reshape(-1), c_last.reshape(-1), w_t, inp.reshape(-1),
                                   h0_k, c0_k, w_ih.reshape(-1), w_hh.reshape(-1), bias,
-                                  T, B, in_size, H, d == 1)
+                                  T, B, in_size, H, d == 1, _core.ACTIVATIONS[self.activation])
                 h_n[k] = out[0 if d else T - 1, :, d * H:(d + 1) * H]
                 if training:
                     layer_cache.append((gates, cell, h0_k, c0_k))
@@ -229,7 +236,7 @@ class LSTMLayer:
                     inp.reshape(-1), h0_k, c0_k, out.reshape(-1)[d * H:], D * H,
                     cell.reshape(-1), gates.reshape(-1),
                     self._params[n_w_ih].reshape(-1), self._params[n_w_hh].reshape(-1),
-                    T, B, in_size, H, d == 1)
+                    T, B, in_size, H, d == 1, _core.ACTIVATIONS[self.activation])
                 self.grads[n_b_hh][...] = dbias  # both biases enter as their sum
                 d_in += dx_d
             d_out = d_in

@@ -16,6 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
+# The batched layer reference (torch.nn.LSTM semantics), the oracle of fastlstm.LSTMLayer.
+from ._reference_layer import (  # noqa: F401  (re-exported)
+    init_params,
+    lstm_layer_backward,
+    lstm_layer_forward,
+    param_names,
+)
+
 __all__ = [
     "LSTM",
     "lstm_step",
@@ -24,6 +32,10 @@ __all__ = [
     "prepare_sequences",
     "create_sequences",
     "lstm_process",
+    "lstm_layer_forward",
+    "lstm_layer_backward",
+    "init_params",
+    "param_names",
 ]
 
 
