@@ -56,11 +56,11 @@ long long fl_seed_workspace_size(int T, int I, int H, int O);
 /* Dispatch limits of the sequence kernels (lstm_impl.h, use_packed): process-wide, read on
  * every call; set only through fl_set_tuning, for tuning benchmarks. */
 typedef struct {
-    long long packed_max_rows;    /* the packed kernel below this many rows (batch) ... */
-    long long packed_max_weights; /* ... and up to this many weight elements */
+    long long packed_max_rows;  /* the packed kernel below this many rows (batch) ... */
+    long long packed_max_bytes; /* ... for weights up to this size */
 } fl_tuning_t;
 extern fl_tuning_t fl_tuning;
-void fl_set_tuning(long long packed_max_rows, long long packed_max_weights);
+void fl_set_tuning(long long packed_max_rows, long long packed_max_bytes);
 
 /* Elements of w_t (fl_seq_forward) and dw_t (fl_seq_backward), either width. */
 long long fl_seq_workspace_size(int I, int H);

@@ -11,6 +11,9 @@
 
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "fastmath_impl.h"
 
@@ -165,45 +168,21 @@ static void FL_FN(pack_panels)(real *restrict dst, const real *restrict src, int
 #if FL_HAVE_VEC
 #define FL_VLOAD(p) (*(const FL_FN(vec) *)(p))
 #define FL_VSTORE(p, v) (*(FL_FN(vec) *)(p) = (v))
-
-/* One row of C: panels two at a time, four independent accumulator chains. */
-static inline __attribute__((always_inline)) void FL_FN(row_packed)(
-    int n, int k, const real *restrict a, const real *restrict bpk, real *restrict c)
-{
-    const int np = (n + FL_NR - 1) / FL_NR;
-    for (int q = 0; q < np; q += 2) {
-        const int two = q + 1 < np;
-        const real *p0 = bpk + (long long)q * k * FL_NR;
-        const real *p1 = two ? p0 + (long long)k * FL_NR : p0;
-        FL_FN(vec) a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (int p = 0; p < k; p++) {
-            const real av = a[p];
-            a0 += av * FL_VLOAD(p0 + p * FL_NR);
-            a1 += av * FL_VLOAD(p0 + p * FL_NR + FL_VL);
-            a2 += av * FL_VLOAD(p1 + p * FL_NR);
-            a3 += av * FL_VLOAD(p1 + p * FL_NR + FL_VL);
-        }
-        real t[2 * FL_NR];
-        FL_VSTORE(t, a0);
-        FL_VSTORE(t + FL_VL, a1);
-        FL_VSTORE(t + FL_NR, a2);
-        FL_VSTORE(t + FL_NR + FL_VL, a3);
-        const int j0 = q * FL_NR, span = (1 + two) * FL_NR;
-        const int w = n - j0 < span ? n - j0 : span;
-        for (int j = 0; j < w; j++) c[j0 + j] += t[j];
-    }
-}
 #endif
 
+/* Column panels [q0, q1) of C (m, n) += A (m, k) @ packed B: FL_MR rows at a time in
+ * registers, the remaining rows on two panels at a time (four independent accumulator chains,
+ * so batch 1 is not bound by the FMA latency). Every element sums over p in the same order
+ * whatever the row blocking and the panel range, so the result does not depend on the batch
+ * position of a row or on how the panels are split between threads. */
 FL_CLONES
-static void FL_FN(gemm_packed)(int m, int n, int k, const real *restrict a, int lda,
-                               const real *restrict bpk, real *restrict c, int ldc)
+static void FL_FN(gemm_packed_panels)(int q0, int q1, int m, int n, int k,
+                                      const real *restrict a, int lda,
+                                      const real *restrict bpk, real *restrict c, int ldc)
 {
-    if (m <= 0 || n <= 0 || k <= 0) return;
 #if FL_HAVE_VEC
-    const int np = (n + FL_NR - 1) / FL_NR;
     const int mb = m - m % FL_MR;
-    for (int q = 0; q < np && mb > 0; q++) {
+    for (int q = q0; q < q1 && mb > 0; q++) {
         const int j0 = q * FL_NR, w = n - j0 < FL_NR ? n - j0 : FL_NR;
         const real *panel = bpk + (long long)q * k * FL_NR;
         for (int i = 0; i < mb; i += FL_MR) {
@@ -233,11 +212,34 @@ static void FL_FN(gemm_packed)(int m, int n, int k, const real *restrict a, int 
             }
         }
     }
-    for (int i = mb; i < m; i++)
-        FL_FN(row_packed)(n, k, a + (long long)i * lda, bpk, c + (long long)i * ldc);
+    for (int i = mb; i < m; i++) {
+        const real *ai = a + (long long)i * lda;
+        real *ci = c + (long long)i * ldc;
+        for (int q = q0; q < q1; q += 2) {
+            const int two = q + 1 < q1;
+            const real *p0 = bpk + (long long)q * k * FL_NR;
+            const real *p1 = two ? p0 + (long long)k * FL_NR : p0;
+            FL_FN(vec) a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            for (int p = 0; p < k; p++) {
+                const real av = ai[p];
+                a0 += av * FL_VLOAD(p0 + p * FL_NR);
+                a1 += av * FL_VLOAD(p0 + p * FL_NR + FL_VL);
+                a2 += av * FL_VLOAD(p1 + p * FL_NR);
+                a3 += av * FL_VLOAD(p1 + p * FL_NR + FL_VL);
+            }
+            real t[2 * FL_NR];
+            FL_VSTORE(t, a0);
+            FL_VSTORE(t + FL_VL, a1);
+            FL_VSTORE(t + FL_NR, a2);
+            FL_VSTORE(t + FL_NR + FL_VL, a3);
+            const int j0 = q * FL_NR, span = (1 + two) * FL_NR;
+            const int w = n - j0 < span ? n - j0 : span;
+            for (int j = 0; j < w; j++) ci[j0 + j] += t[j];
+        }
+    }
 #else
     for (int i = 0; i < m; i++)
-        for (int q = 0; q * FL_NR < n; q++) {
+        for (int q = q0; q < q1; q++) {
             const int j0 = q * FL_NR, w = n - j0 < FL_NR ? n - j0 : FL_NR;
             const real *panel = bpk + (long long)q * k * FL_NR;
             real *ci = c + (long long)i * ldc + j0;
@@ -249,14 +251,49 @@ static void FL_FN(gemm_packed)(int m, int n, int k, const real *restrict a, int 
 #endif
 }
 
-/* The per-step recurrent product runs on the packed kernel for small batches (BLAS repacks the
- * weights on every call and has too few rows to amortise it) unless the weights are so large that
- * streaming them is the cost and BLAS's two threads win. Limits in fl_tuning (workspace.c),
- * measured with bench/compare_layer.py. */
+/* Below this many multiply-adds one thread does the product: waking the others costs more. */
+#ifndef FL_OMP_MIN_MACS
+#define FL_OMP_MIN_MACS (1LL << 20)
+#endif
+
+/* C (m, n) += A (m, k) @ packed B. Large products split their panels (in pairs, the unit of the
+ * one-row path) between OpenMP threads when the build has OpenMP: the per-step product of a big
+ * layer at a small batch is bound by streaming the weights, which two cores do faster than one.
+ * The parallel region is here, outside the cloned function, so each thread still runs the
+ * SIMD clone picked for the machine. */
+static void FL_FN(gemm_packed)(int m, int n, int k, const real *restrict a, int lda,
+                               const real *restrict bpk, real *restrict c, int ldc)
+{
+    if (m <= 0 || n <= 0 || k <= 0) return;
+    const int np = (n + FL_NR - 1) / FL_NR;
+#ifdef _OPENMP
+    const int pairs = (np + 1) / 2;
+    if ((long long)m * n * k >= FL_OMP_MIN_MACS && pairs > 1 && omp_get_max_threads() > 1) {
+#pragma omp parallel
+        {
+            const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+            const int p0 = (int)((long long)pairs * t / nt);
+            const int p1 = (int)((long long)pairs * (t + 1) / nt);
+            const int q0 = 2 * p0, q1 = 2 * p1 < np ? 2 * p1 : np;
+            if (q0 < q1) FL_FN(gemm_packed_panels)(q0, q1, m, n, k, a, lda, bpk, c, ldc);
+        }
+        return;
+    }
+#endif
+    FL_FN(gemm_packed_panels)(0, np, m, n, k, a, lda, bpk, c, ldc);
+}
+
+/* The per-step recurrent product runs on the packed kernel for small batches: BLAS repacks the
+ * weights on every call and has too few rows to amortise that. Above a weight size that no longer
+ * fits the last-level cache the product streams from memory either way and BLAS is as good.
+ * Limits in fl_tuning (workspace.c), measured with bench/compare_layer.py on the build machine
+ * (AMD Zen 4, 2 cores, 32 MiB L3): float32 H=1024 (16 MiB of W_hh) at batch 16 runs 1.5x faster
+ * packed, float64 (32 MiB) 1.4x slower; batch 64 at H=256 runs faster on BLAS. */
 static inline int FL_FN(use_packed)(FL_FN(fl_gemm) gemm, long long m, long long n, long long k)
 {
     return !FL_FN(blas_worth)(gemm, m, n, k) ||
-           (m < fl_tuning.packed_max_rows && n * k <= fl_tuning.packed_max_weights);
+           (m < fl_tuning.packed_max_rows &&
+            (long long)sizeof(real) * n * k <= fl_tuning.packed_max_bytes);
 }
 
 /* ------------------------------------------------------------------------------------------ */

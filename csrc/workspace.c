@@ -2,12 +2,12 @@
  * by both widths. */
 #include "fastlstm.h"
 
-fl_tuning_t fl_tuning = {64, 1LL << 20};
+fl_tuning_t fl_tuning = {64, 16LL << 20};
 
-void fl_set_tuning(long long packed_max_rows, long long packed_max_weights)
+void fl_set_tuning(long long packed_max_rows, long long packed_max_bytes)
 {
     fl_tuning.packed_max_rows = packed_max_rows;
-    fl_tuning.packed_max_weights = packed_max_weights;
+    fl_tuning.packed_max_bytes = packed_max_bytes;
 }
 
 /* Elements of a k x n operand packed in panels of `nr` columns (lstm_impl.h, pack_panels). */

@@ -62,6 +62,21 @@ def test_activations_match_reference(T, B, I, H, L, bi, bf, dtype, activation):
     _check_against_reference(T, B, I, H, L, bi, bf, dtype, True, activation)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_threaded_packed_product_matches_reference_and_one_thread(dtype):
+    """Batch 20, H = 132: the per-step product is large enough to be split between OpenMP
+    threads (when the build has OpenMP), over an odd number of 16-column panels. The result
+    equals the reference and is bit-identical to a one-thread run."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    _check_against_reference(3, 20, 5, 132, 1, True, False, dtype, True)
+    layer = fastlstm.LSTMLayer(5, 132, bidirectional=True, dtype=dtype, seed=1)
+    x = np.random.default_rng(0).standard_normal((3, 20, 5)).astype(dtype)
+    y_default = layer.forward(x, training=False)[0]
+    with threadpoolctl.threadpool_limits(1):
+        y_one = layer.forward(x, training=False)[0]
+    np.testing.assert_array_equal(y_default, y_one)
+
+
 def _check_against_reference(T, B, I, H, L, bi, bf, dtype, with_state, activation="tanh"):
     layer = fastlstm.LSTMLayer(I, H, L, bidirectional=bi, batch_first=bf, dtype=dtype, seed=3,
                                activation=activation)

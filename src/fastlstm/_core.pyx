@@ -172,14 +172,14 @@ def seed_workspace_size(int T, int I, int H, int O):
     return fl_seed_workspace_size(T, I, H, O)
 
 
-def _set_tuning(long long packed_max_rows, long long packed_max_weights):
+def _set_tuning(long long packed_max_rows, long long packed_max_bytes):
     """Dispatch limits of the sequence kernels (csrc/fastlstm.h, fl_tuning_t); for tuning
     benchmarks only. Results do not depend on them beyond rounding."""
-    fl_set_tuning(packed_max_rows, packed_max_weights)
+    fl_set_tuning(packed_max_rows, packed_max_bytes)
 
 
 def _get_tuning():
-    return fl_tuning.packed_max_rows, fl_tuning.packed_max_weights
+    return fl_tuning.packed_max_rows, fl_tuning.packed_max_bytes
 
 
 def seq_workspace_size(int I, int H):

@@ -22,9 +22,9 @@ cdef extern from "fastlstm.h" nogil:
     long long fl_seq_workspace_size(int I, int H)
     ctypedef struct fl_tuning_t:
         long long packed_max_rows
-        long long packed_max_weights
+        long long packed_max_bytes
     fl_tuning_t fl_tuning
-    void fl_set_tuning(long long packed_max_rows, long long packed_max_weights)
+    void fl_set_tuning(long long packed_max_rows, long long packed_max_bytes)
 
     void fl_gemm_naive_f32(int trans_a, int trans_b, int m, int n, int k, float alpha,
                            const float *a, int lda, const float *b, int ldb, float beta,
