@@ -75,8 +75,8 @@ def main(argv=None):
     print(f"# {time.strftime('%Y-%m-%d')}, {machine()}, {args.threads} threads, "
           f"Python {platform.python_version()}, numpy {np.__version__}")
     for pool in threadpool_info():
-        print(f"# BLAS: {pool.get('internal_api')} {pool.get('version')} "
-              f"{pool.get('architecture')} ({os.path.basename(pool.get('filepath', ''))})")
+        print(f"# thread pool: {pool.get('internal_api')} {pool.get('version') or ''} "
+              f"{pool.get('architecture') or ''} ({os.path.basename(pool.get('filepath', ''))})")
     if unset:
         print(f"# warning: {', '.join(unset)} set; they slow OpenBLAS (see DESIGN.md)")
     try:

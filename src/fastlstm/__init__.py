@@ -3,6 +3,11 @@
 * :class:`fastlstm.LSTM`: the drop-in replacement for the NumPy LSTM of the notebooks, on C
   kernels (same constructor, attributes, random draws and printed lines).
 * :func:`fastlstm.lstm_step`: one cell step with notebook 003's signature.
+* :class:`fastlstm.LSTMLayer`: the batched, multi-layer, bidirectional layer with
+  ``torch.nn.LSTM``'s semantics.
+* :class:`fastlstm.LSTMRegressor`: a scikit-learn regressor on it (needs scikit-learn).
+* :mod:`fastlstm.training`, :mod:`fastlstm.data`: optimizers, loss, head; windows and forecasts.
+* :func:`fastlstm.save` / :func:`fastlstm.load`: one ``.npz`` file, no pickle.
 * :mod:`fastlstm.reference`: the notebooks' NumPy code, the oracle of the tests.
 """
 
@@ -18,5 +23,17 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
-__all__ = ["LSTM", "LSTMLayer", "lstm_step", "reference", "GATE_ORDER", "NonFiniteLossError",
-           "set_blas_enabled", "blas_enabled", "__version__"]
+__all__ = ["LSTM", "LSTMLayer", "LSTMRegressor", "lstm_step", "reference", "GATE_ORDER",
+           "NonFiniteLossError", "set_blas_enabled", "blas_enabled", "save", "load",
+           "__version__"]
+
+
+def __getattr__(name):
+    # LSTMRegressor needs scikit-learn, an optional dependency: imported on first use only.
+    if name == "LSTMRegressor":
+        from .regressor import LSTMRegressor
+        return LSTMRegressor
+    if name in ("save", "load"):
+        from . import io
+        return getattr(io, name)
+    raise AttributeError(f"module 'fastlstm' has no attribute {name!r}")

@@ -60,6 +60,28 @@ class LSTMLayer:
             self._params[name][...] = rng.uniform(-bound, bound, self._shapes[name])
         self._cache = None
 
+    def __getstate__(self):
+        # The named views are rebuilt on unpickling (pickle would copy them apart from the
+        # buffers, and updates to the buffers would no longer reach them); no cache is kept.
+        state = self.__dict__.copy()
+        for name in ("_params", "grads", "_cache"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._params = self._views(self._flat)
+        self.grads = self._views(self._grad_flat)
+        self._cache = None
+
+    def __repr__(self):
+        extra = "".join(f", {k}={v!r}" for k, v, default in (
+            ("num_layers", self.num_layers, 1), ("bidirectional", self.bidirectional, False),
+            ("batch_first", self.batch_first, False), ("activation", self.activation, "tanh"))
+            if v != default)
+        return (f"LSTMLayer({self.input_size}, {self.hidden_size}{extra}, "
+                f"dtype={np.dtype(self.dtype).name})")
+
     def _shape_of(self, name):
         H, G = self.hidden_size, 4 * self.hidden_size
         layer = int(name.split("_l")[1].split("_")[0])

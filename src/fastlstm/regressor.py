@@ -1,0 +1,366 @@
+"""fastlstm.LSTMRegressor: sequence-to-value regression with scikit-learn's conventions.
+
+The model is seed 002's Keras model: ``LSTM(hidden_size, activation=...)`` (stacked and/or
+bidirectional) whose last hidden state feeds a ``Dense(n_outputs)`` head, trained on the MSE with
+Adam or SGD over seeded mini-batches. scikit-learn is needed for the estimator machinery
+(``pip install "fastlstm[sklearn]"``); the kernels are fastlstm's.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from .layer import LSTMLayer
+from .training import Dense, batch_indices, make_optimizer, mse_loss
+
+try:
+    from sklearn.base import BaseEstimator, RegressorMixin
+    from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
+    raise ImportError("fastlstm.LSTMRegressor needs scikit-learn>=1.6: "
+                      "pip install 'fastlstm[sklearn]'") from exc
+
+from . import _core
+
+__all__ = ["LSTMRegressor"]
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+class LSTMRegressor(RegressorMixin, BaseEstimator):
+    """LSTM regressor: windows ``X`` to one value or a vector of values ``y`` (e.g. a direct
+    k-step forecast).
+
+    Parameters
+    ----------
+    hidden_size : int, default 50
+        LSTM units per layer and direction.
+    num_layers : int, default 1
+        Stacked LSTM layers (Keras: ``LSTM(..., return_sequences=True)`` before each extra one).
+    bidirectional : bool, default False
+        Keras's ``Bidirectional(LSTM(...))`` with ``merge_mode='concat'``.
+    activation : {'tanh', 'relu', 'linear'}, default 'tanh'
+        Keras's ``activation`` of the LSTM (candidate and cell output).
+    epochs : int, default 100
+    batch_size : int, default 32
+    optimizer : {'adam', 'sgd'}, default 'adam'
+        Keras's rules and defaults (Adam: betas 0.9/0.999, epsilon 1e-7).
+    learning_rate : float, default 1e-3
+    momentum : float, default 0.0
+        SGD's momentum (ignored by Adam).
+    validation_split : float in [0, 1), default 0.0
+        The last fraction of the samples (in the order given, i.e. time order, as Keras takes
+        it) is held out to compute ``val_loss`` each epoch.
+    early_stopping : bool, default False
+        Stop when the monitored loss (``val_loss`` if there is a validation split, else
+        ``loss``) has not improved by more than ``min_delta`` for ``patience`` epochs, and
+        restore the weights of the best epoch.
+    patience : int, default 10
+    min_delta : float, default 0.0
+    clip_norm : float or None, default None
+        Clip the gradients by their global norm before each update.
+    clip_value : float or None, default None
+        Clip every gradient element to ``[-clip_value, clip_value]``.
+    shuffle : bool, default True
+        Shuffle the training samples every epoch (seeded by ``random_state``).
+    standardize : bool, default True
+        Scale each input feature and each target to zero mean and unit variance with the
+        training data's statistics, and undo it on the predictions.
+    warm_start : bool, default False
+        Continue from the fitted weights (if their sizes fit the data) instead of new ones;
+        the optimizer starts afresh, as a new ``compile`` does in Keras.
+    random_state : int or None, default None
+        Seeds the initial weights and the shuffling: the same seed gives the same model.
+    dtype : {'float32', 'float64'}, default 'float32'
+    verbose : int, default 0
+        1 shows a progress bar over the epochs (tqdm) with ``loss`` and ``val_loss``.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        For 3-D ``X (n, T, F)``, ``F``. For 2-D ``X (n, T)`` scikit-learn's convention holds:
+        the ``T`` columns are the features (``n_features_in_ == T``); the LSTM reads them as
+        ``T`` steps of one feature, and ``predict`` needs the same ``T``.
+    n_outputs_ : int
+    history_ : dict
+        ``'loss'`` and ``'val_loss'`` (empty without a validation split): one value per epoch,
+        in the standardized units the model is trained in.
+    best_epoch_ : int
+        The epoch whose weights the model holds (the last one without early stopping).
+    lstm_ : LSTMLayer
+    head_ : fastlstm.training.Dense
+    x_mean_, x_scale_, y_mean_, y_scale_ : ndarray
+        The standardization (zeros and ones when ``standardize=False``).
+    """
+
+    def __init__(self, hidden_size=50, num_layers=1, bidirectional=False, activation="tanh",
+                 epochs=100, batch_size=32, optimizer="adam", learning_rate=1e-3, momentum=0.0,
+                 validation_split=0.0, early_stopping=False, patience=10, min_delta=0.0,
+                 clip_norm=None, clip_value=None, shuffle=True, standardize=True,
+                 warm_start=False, random_state=None, dtype="float32", verbose=0):
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.activation = activation
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.validation_split = validation_split
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.min_delta = min_delta
+        self.clip_norm = clip_norm
+        self.clip_value = clip_value
+        self.shuffle = shuffle
+        self.standardize = standardize
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.dtype = dtype
+        self.verbose = verbose
+
+    # --- scikit-learn protocol ---------------------------------------------------------------
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.input_tags.three_d_array = True
+        return tags
+
+    def fit(self, X, y):
+        """Train on windows ``X`` (n, T, F) or (n, T) and targets ``y`` (n,) or (n, k).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        dtype = _DTYPES[self.dtype]
+        X, y = validate_data(self, X, y, allow_nd=True, multi_output=True, y_numeric=True,
+                             dtype=[np.float64, np.float32])
+        X3 = self._as_sequences(X, fitting=True)
+        y2 = y.reshape(len(y), -1)
+        self._y_ndim = y.ndim
+        self.n_outputs_ = y2.shape[1]
+
+        n = len(X3)
+        n_val = int(np.floor(n * self.validation_split))
+        if self.validation_split > 0 and (n_val == 0 or n_val == n):
+            raise ValueError(f"validation_split={self.validation_split} leaves "
+                             f"{n - n_val} training and {n_val} validation samples out of {n}; "
+                             "both need at least one")
+        X_train, y_train = X3[:n - n_val], y2[:n - n_val]
+        X_val, y_val = X3[n - n_val:], y2[n - n_val:]
+
+        if self.standardize:
+            self.x_mean_ = X_train.mean(axis=(0, 1), dtype=np.float64)
+            self.x_scale_ = _scale(X_train.std(axis=(0, 1), dtype=np.float64))
+            self.y_mean_ = y_train.mean(axis=0, dtype=np.float64)
+            self.y_scale_ = _scale(y_train.std(axis=0, dtype=np.float64))
+        else:
+            self.x_mean_ = np.zeros(X3.shape[2])
+            self.x_scale_ = np.ones(X3.shape[2])
+            self.y_mean_ = np.zeros(self.n_outputs_)
+            self.y_scale_ = np.ones(self.n_outputs_)
+        Xs_train = self._scale_x(X_train, dtype)
+        ys_train = ((y_train - self.y_mean_) / self.y_scale_).astype(dtype)
+        Xs_val = self._scale_x(X_val, dtype)
+        ys_val = ((y_val - self.y_mean_) / self.y_scale_).astype(dtype)
+
+        rng = np.random.default_rng(self.random_state)
+        seeds = rng.integers(0, 2 ** 63, size=2)
+        directions = 2 if self.bidirectional else 1
+        if not (self.warm_start and self._weights_fit(X3.shape[2], dtype)):
+            self.lstm_ = LSTMLayer(X3.shape[2], self.hidden_size, self.num_layers,
+                                   bidirectional=self.bidirectional, batch_first=True,
+                                   dtype=dtype, seed=int(seeds[0]), activation=self.activation)
+            _keras_init(self.lstm_, np.random.default_rng(seeds[0]))
+            self.head_ = Dense(directions * self.hidden_size, self.n_outputs_, dtype=dtype,
+                               seed=int(seeds[1]))
+        optimizer = make_optimizer(self.optimizer, self.learning_rate, self.momentum,
+                                   self.clip_value, self.clip_norm)
+        params = [self.lstm_._flat, self.head_.flat]
+        grads = [self.lstm_._grad_flat, self.head_.grad_flat]
+
+        self.history_ = {"loss": [], "val_loss": []}
+        monitor = "val_loss" if n_val else "loss"
+        best, best_params, wait = np.inf, None, 0
+        self.best_epoch_ = -1
+        bar = self._progress_bar()
+        try:
+            for epoch in range(self.epochs):
+                total = 0.0
+                for idx in batch_indices(len(Xs_train), self.batch_size,
+                                         rng if self.shuffle else None):
+                    pred = self._forward(Xs_train[idx], training=True)
+                    loss, d_pred = mse_loss(pred, ys_train[idx])
+                    if not np.isfinite(loss):
+                        raise _core.NonFiniteLossError(
+                            f"LSTMRegressor.fit: the loss became {loss} in epoch {epoch}; the "
+                            "model keeps the weights of the last finite update (try a smaller "
+                            "learning_rate, clip_norm, or standardize=True)")
+                    self._backward(d_pred)
+                    optimizer.step(params, grads)
+                    total += loss * len(idx)
+                self.history_["loss"].append(total / len(Xs_train))
+                if n_val:
+                    val_pred = self._forward(Xs_val, training=False)
+                    self.history_["val_loss"].append(mse_loss(val_pred, ys_val)[0])
+                current = self.history_[monitor][-1]
+                if bar is not None:
+                    bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in self.history_.items() if v})
+                    bar.update(1)
+                elif self.verbose:
+                    print(f"Epoch {epoch + 1}/{self.epochs} "
+                          + " ".join(f"{k}: {v[-1]:.6f}" for k, v in self.history_.items() if v),
+                          file=sys.stderr)
+                if current < best - self.min_delta:
+                    best, wait, self.best_epoch_ = current, 0, epoch
+                    if self.early_stopping:
+                        best_params = [p.copy() for p in params]
+                elif self.early_stopping:
+                    wait += 1
+                    if wait >= self.patience:
+                        break
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.early_stopping and best_params is not None:
+            for p, b in zip(params, best_params):
+                p[...] = b
+        else:
+            self.best_epoch_ = len(self.history_["loss"]) - 1
+        return self
+
+    def predict(self, X):
+        """Predictions for windows ``X``: (n,) if ``y`` was 1-D in ``fit``, else (n, k)."""
+        check_is_fitted(self, "lstm_")
+        if self._fit_ndim == 2:
+            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        else:
+            X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32])
+        X3 = self._as_sequences(X, fitting=False)
+        dtype = self.lstm_.dtype
+        pred = self._forward(self._scale_x(X3, dtype), training=False).astype(np.float64)
+        pred = pred * self.y_scale_ + self.y_mean_
+        return pred[:, 0] if self._y_ndim == 1 else pred
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _check_params(self):
+        def positive_int(name):
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+                    or value < 1:
+                raise ValueError(f"{name}: expected a positive whole number, got {value!r}")
+
+        for name in ("hidden_size", "num_layers", "epochs", "batch_size", "patience"):
+            positive_int(name)
+        if not 0.0 <= float(self.validation_split) < 1.0:
+            raise ValueError(f"validation_split: expected a number in [0, 1), got "
+                             f"{self.validation_split!r}")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype: expected 'float32' or 'float64', got {self.dtype!r}")
+        if self.activation not in _core.ACTIVATIONS:
+            raise ValueError(f"activation: expected one of {sorted(_core.ACTIVATIONS)}, got "
+                             f"{self.activation!r}")
+        if float(self.min_delta) < 0:
+            raise ValueError(f"min_delta: expected a number >= 0, got {self.min_delta!r}")
+
+    def _weights_fit(self, n_features, dtype):
+        """Whether the fitted weights can continue training on this data (warm_start)."""
+        lstm, head = getattr(self, "lstm_", None), getattr(self, "head_", None)
+        return (lstm is not None and head is not None and lstm.input_size == n_features
+                and lstm.hidden_size == self.hidden_size and lstm.num_layers == self.num_layers
+                and lstm.bidirectional == bool(self.bidirectional)
+                and lstm.activation == self.activation and lstm.dtype == np.dtype(dtype)
+                and head.out_features == self.n_outputs_)
+
+    def _as_sequences(self, X, fitting):
+        """(n, T) -> (n, T, 1); (n, T, F) kept; anything else refused."""
+        if X.ndim == 2:
+            X3 = X[:, :, None]
+        elif X.ndim == 3:
+            X3 = X
+        else:
+            raise ValueError(f"X: expected (n_samples, n_steps, n_features) or (n_samples, "
+                             f"n_steps), got shape {X.shape}")
+        if fitting:
+            self._fit_ndim = X.ndim
+            if X.ndim == 3:
+                self.n_features_in_ = X.shape[2]
+        elif X.ndim != self._fit_ndim:
+            raise ValueError(f"X: the model was fitted on {self._fit_ndim}-D X, got shape "
+                             f"{X.shape}")
+        elif X.ndim == 3 and X.shape[2] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[2]} features, but LSTMRegressor is expecting "
+                             f"{self.n_features_in_} features as input")
+        if X3.shape[1] == 0:
+            raise ValueError(f"X: expected at least one step, got shape {X.shape}")
+        return X3
+
+    def _scale_x(self, X3, dtype):
+        return np.ascontiguousarray((X3 - self.x_mean_) / self.x_scale_, dtype=dtype)
+
+    def _forward(self, Xs, training):
+        """Standardized windows (B, T, F) -> standardized predictions (B, k)."""
+        _, (h_n, _) = self.lstm_.forward(Xs, training=training)
+        D = 2 if self.bidirectional else 1
+        # The last layer's final states, [forward, reverse]: Keras's return_sequences=False.
+        features = np.concatenate(list(h_n[-D:]), axis=1) if D == 2 else h_n[-1]
+        return self.head_.forward(features)
+
+    def _backward(self, d_pred):
+        """Gradients of every parameter from d(loss)/d(predictions); bias_hh's are zeroed: the
+        model has one bias per gate (Keras's), kept in bias_ih, with bias_hh fixed at 0."""
+        d_features = self.head_.backward(d_pred)
+        lstm = self.lstm_
+        L, D, H = lstm.num_layers, lstm.num_directions, lstm.hidden_size
+        B = d_features.shape[0]
+        T = lstm._cache[1]
+        dh_n = np.zeros((L * D, B, H), lstm.dtype)
+        for d in range(D):
+            dh_n[(L - 1) * D + d] = d_features[:, d * H:(d + 1) * H]
+        dy = np.zeros((B, T, D * H), lstm.dtype)
+        lstm.backward(dy, (dh_n, np.zeros_like(dh_n)))
+        for name, grad in lstm.grads.items():
+            if name.startswith("bias_hh"):
+                grad[...] = 0
+
+    def _progress_bar(self):
+        if not self.verbose:
+            return None
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return None
+        return tqdm(total=self.epochs, desc="LSTMRegressor.fit", unit="epoch", leave=True)
+
+
+def _keras_init(layer, rng):
+    """Keras's LSTM initialisation (seed 002's model): kernel Glorot-uniform, recurrent kernel
+    orthogonal, bias zeros with the forget gate's at 1 (``unit_forget_bias``); one bias, so
+    bias_hh is 0 (and stays 0 in training)."""
+    H = layer.hidden_size
+    for name, value in layer.parameters():
+        if name.startswith("weight_ih"):
+            limit = np.sqrt(6.0 / (value.shape[1] + value.shape[0]))
+            value[...] = rng.uniform(-limit, limit, value.shape)
+        elif name.startswith("weight_hh"):
+            # Keras: an orthogonal (H, 4H) kernel; ours is its transpose.
+            q, r = np.linalg.qr(rng.standard_normal((4 * H, H)))
+            value[...] = q * np.sign(np.diag(r))
+        else:
+            value[...] = 0
+            if name.startswith("bias_ih"):
+                value[H:2 * H] = 1.0  # gate order i, f, g, o
+
+
+def _scale(std):
+    """Standard deviations as divisors: constant features (std 0) are left unscaled."""
+    std = np.asarray(std, dtype=np.float64)
+    return np.where(std > 0, std, 1.0)
