@@ -172,3 +172,28 @@ def test_bad_input(call, match):
 def test_bad_activation(activation):
     with pytest.raises(ValueError, match="activation: expected one of"):
         fastlstm.LSTMLayer(4, 6, activation=activation)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "linear"])
+def test_activation_matches_keras_lstm(activation):
+    """LSTMLayer(activation=...) with Keras's weights (kernel (I, 4H) and recurrent kernel
+    (H, 4H) transposed, the one bias as bias_ih) equals keras.layers.LSTM on the whole output
+    sequence and the final states (Keras 3 on the torch backend; skipped without keras)."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    T, B, I, H = 7, 3, 4, 5
+    keras.utils.set_random_seed(1)
+    klayer = keras.layers.LSTM(H, activation=activation, return_sequences=True,
+                               return_state=True, bias_initializer="random_normal")
+    x = np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32)
+    y_k, h_k, c_k = (keras.ops.convert_to_numpy(a) for a in klayer(x))
+    kernel, recurrent, bias = klayer.get_weights()
+    layer = fastlstm.LSTMLayer(I, H, batch_first=True, activation=activation)
+    layer.load_state_dict({"weight_ih_l0": kernel.T, "weight_hh_l0": recurrent.T,
+                           "bias_ih_l0": bias, "bias_hh_l0": np.zeros_like(bias)})
+    y, (h_n, c_n) = layer.forward(x)
+    np.testing.assert_allclose(y, y_k, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h_n[0], h_k, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(c_n[0], c_k, rtol=1e-4, atol=1e-5)

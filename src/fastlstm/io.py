@@ -61,6 +61,11 @@ def load(path):
         holds pickled objects, or an array has the wrong shape or dtype (the message names it).
     """
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a readable fastlstm file (not an .npz archive; "
+                         "truncated or corrupted?)")
     try:
         with np.load(path, allow_pickle=False) as data:
             files = {name: data[name] for name in data.files}
