@@ -600,37 +600,49 @@ fl_status FL_FN(fl_seq_backward)(real *dx, int ld_dx, real *dh0, real *dc0, real
     if (dc0) memcpy(dc0, dc, sizeof(real) * (size_t)step_c);
     if (rows == 0) return FL_OK;
 
-    /* 2. Weight gradients over all steps at once. */
+    /* 2. dX (T*B, I) = dG (T*B, G) @ W_ih (G, I), before the weight gradients reuse dw_t: a
+     * narrow input (a few features) is a poor BLAS shape, so W_ih is packed into dw_t then. */
+    if (dx) {
+        if (dw_t != NULL && !FL_FN(blas_worth)(gemm, rows, I, G)) {
+            FL_FN(pack_panels)(dw_t, w_ih, ld_ih, G, I, 0);
+            for (long long r = 0; r < rows; r++)
+                memset(dx + r * ld_dx, 0, sizeof(real) * (size_t)I);
+            FL_FN(gemm_packed)((int)rows, I, G, d_gates, G, dw_t, dx, ld_dx);
+        } else {
+            FL_FN(gemm)(gemm, 0, 0, (int)rows, I, G, 1, d_gates, G, w_ih, ld_ih, 0, dx, ld_dx);
+        }
+    }
+
+    /* 3. Weight gradients over all steps at once. */
     for (long long r = 0; r < rows; r++) {
         const real *dg = d_gates + r * G;
         for (int j = 0; j < G; j++) dbias[j] += dg[j];
     }
+    /* dW_ih (G, I) = dG^T (G, T*B) @ X (T*B, I). Too small for BLAS (few inputs): accumulate
+     * dW_ih^T (I, G) = X^T dG, whose inner loop runs over contiguous G, then transpose. */
+    if (dw_t != NULL && !FL_FN(blas_worth)(gemm, G, I, rows)) {
+        FL_FN(fl_gemm_naive)(1, 0, I, G, (int)rows, 1, x, ld_x, d_gates, G, 0, dw_t, G);
+        FL_FN(transpose)(dw_ih, ld_dw_ih, dw_t, G, I, G);
+    } else {
+        FL_FN(gemm)(gemm, 1, 0, G, I, (int)rows, 1, d_gates, G, x, ld_x, 0, dw_ih, ld_dw_ih);
+    }
+    /* dW_hh (G, H) = sum_t dG_t^T h_{prev(t)}: the steps whose predecessor is a row block of
+     * `hidden` form one product; the first processed step pairs with h0. Small: via dW_hh^T. */
     const real *dg_from = reverse ? d_gates : d_gates + step_g;      /* steps with h_prev in */
     const real *h_from = reverse ? hidden + step_h : hidden;          /* `hidden`, T-1 of them */
     const real *dg_first = reverse ? d_gates + (T - 1) * step_g : d_gates; /* pairs with h0 */
     if (dw_t != NULL && !FL_FN(blas_worth)(gemm, G, H, rows)) {
-        /* Small sizes: accumulate dW^T (I + H, G) = [X; H_prev]^T dG, whose inner loops run
-         * over contiguous G, then transpose once into dW_ih | dW_hh. */
-        memset(dw_t, 0, sizeof(real) * (size_t)(I + H) * (size_t)G);
-        FL_FN(fl_gemm_naive)(1, 0, I, G, (int)rows, 1, x, ld_x, d_gates, G, 0, dw_t, G);
-        real *dw_hh_t = dw_t + (long long)I * G;
+        memset(dw_t, 0, sizeof(real) * (size_t)H * (size_t)G);
         if (T > 1)
             FL_FN(fl_gemm_naive)(1, 0, H, G, (T - 1) * B, 1, h_from, ld_hidden, dg_from, G, 0,
-                                 dw_hh_t, G);
-        if (h0) FL_FN(fl_gemm_naive)(1, 0, H, G, B, 1, h0, H, dg_first, G, 1, dw_hh_t, G);
-        FL_FN(transpose)(dw_ih, ld_dw_ih, dw_t, G, I, G);
-        FL_FN(transpose)(dw_hh, ld_dw_hh, dw_hh_t, G, H, G);
+                                 dw_t, G);
+        if (h0) FL_FN(fl_gemm_naive)(1, 0, H, G, B, 1, h0, H, dg_first, G, 1, dw_t, G);
+        FL_FN(transpose)(dw_hh, ld_dw_hh, dw_t, G, H, G);
     } else {
-        /* dW_ih (G, I) = dG^T (G, T*B) @ X (T*B, I) */
-        FL_FN(gemm)(gemm, 1, 0, G, I, (int)rows, 1, d_gates, G, x, ld_x, 0, dw_ih, ld_dw_ih);
-        /* dW_hh (G, H) = sum_t dG_t^T h_{prev(t)}: the steps whose predecessor is a row block
-         * of `hidden` form one GEMM; the first processed step pairs with h0. */
         if (T > 1)
             FL_FN(gemm)(gemm, 1, 0, G, H, (T - 1) * B, 1, dg_from, G, h_from, ld_hidden, 0,
-                        dw_hh, ld_dw_hh);
+                        dw_hh, ld_dw_hh); /* else still zero from the start */
         if (h0) FL_FN(gemm)(gemm, 1, 0, G, H, B, 1, dg_first, G, h0, H, 1, dw_hh, ld_dw_hh);
     }
-    /* dX (T*B, I) = dG (T*B, G) @ W_ih (G, I) */
-    if (dx) FL_FN(gemm)(gemm, 0, 0, (int)rows, I, G, 1, d_gates, G, w_ih, ld_ih, 0, dx, ld_dx);
     return FL_OK;
 }

@@ -19,13 +19,14 @@ static long long packed(long long k, long long n, long long nr)
 long long fl_seq_workspace_size(int I, int H)
 {
     /* Forward: W_ih^T (I, G) and W_hh^T (H, G) packed; backward: W_hh (G, H) packed during the
-     * loop, then dW^T (I + H, G). Panels of 16 columns cover both widths (float32 packs 16,
-     * float64 8). */
+     * loop, then in turn W_ih (G, I) packed, dW_ih^T (I, G), dW_hh^T (H, G). Panels of 16
+     * columns cover both widths (float32 packs 16, float64 8). */
     const long long G = 4LL * H, nr = 16;
-    const long long fwd = packed(I, G, nr) + packed(H, G, nr);
-    const long long bwd_loop = packed(G, H, nr), bwd_after = ((long long)I + H) * G;
-    long long n = fwd > bwd_loop ? fwd : bwd_loop;
-    return n > bwd_after ? n : bwd_after;
+    const long long sizes[] = {packed(I, G, nr) + packed(H, G, nr), packed(G, H, nr),
+                               packed(G, I, nr), (long long)I * G, (long long)H * G};
+    long long n = 0;
+    for (int k = 0; k < 5; k++) n = sizes[k] > n ? sizes[k] : n;
+    return n;
 }
 
 long long fl_seed_workspace_size(int T, int I, int H, int O)

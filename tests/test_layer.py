@@ -197,3 +197,22 @@ def test_activation_matches_keras_lstm(activation):
     np.testing.assert_allclose(y, y_k, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(h_n[0], h_k, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(c_n[0], c_k, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("chunk_steps", [1, 2, 3])
+def test_inference_in_chunks_equals_one_pass(monkeypatch, chunk_steps):
+    """Inference splits long sequences into chunks of steps (bounded scratch), carrying the
+    state across chunk edges in both directions: the result equals the training path's."""
+    import fastlstm.layer as layer_module
+
+    T, B, I, H = 7, 3, 4, 5
+    layer = fastlstm.LSTMLayer(I, H, 2, bidirectional=True, dtype=np.float64, seed=2)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((T, B, I))
+    state = (rng.standard_normal((4, B, H)), rng.standard_normal((4, B, H)))
+    y_ref, (h_ref, c_ref) = layer.forward(x, state)
+    monkeypatch.setattr(layer_module, "_INFERENCE_CHUNK_ELEMENTS", chunk_steps * B * 4 * H)
+    y, (h_n, c_n) = layer.forward(x, state, training=False)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(h_n, h_ref, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(c_n, c_ref, rtol=1e-13, atol=1e-14)

@@ -11,6 +11,10 @@ from ._validation import check_positive_int, resolve_dtype, shape_str, to_array
 
 __all__ = ["LSTMLayer"]
 
+# Elements of the inference scratch (the gate preactivations of a chunk of steps): 4 Mi values,
+# 16 MiB in float32, whatever T and B.
+_INFERENCE_CHUNK_ELEMENTS = 1 << 22
+
 
 class LSTMLayer:
     """Multi-layer (bi)directional LSTM, gate order i, f, g, o, exact sigmoid.
@@ -180,28 +184,48 @@ class LSTMLayer:
         c_n = np.empty((self.num_layers * D, B, H), self.dtype)
         caches = []
         inp = x
+        act = _core.ACTIVATIONS[self.activation]
+        # Inference runs in chunks of steps so its scratch (the input projection of a chunk) stays
+        # bounded however long the sequence or large the batch: the state carries across chunks.
+        chunk = T if training else max(1, min(T, _INFERENCE_CHUNK_ELEMENTS // (B * G)))
         for layer in range(self.num_layers):
             in_size = inp.shape[2]
             out = np.empty((T, B, D * H), self.dtype)
+            out_flat, inp_flat = out.reshape(-1), inp.reshape(-1)
             layer_cache = []
+            w_t = np.empty(_core.seq_workspace_size(in_size, H), self.dtype)
+            gates = None if training else np.empty(chunk * B * G, self.dtype)
             for d in range(D):
                 k = layer * D + d
                 w_ih, w_hh, b_ih, b_hh = (self._params[n] for n in self._names_of(layer, d))
                 bias = b_ih + b_hh
-                gates = np.empty((T, B, G), self.dtype)
-                cell = np.empty((T, B, H), self.dtype) if training else None
-                c_last = c_n[k]
-                w_t = np.empty(_core.seq_workspace_size(in_size, H), self.dtype)
                 h0_k = h0[k].reshape(-1) if h0 is not None else None
                 c0_k = c0[k].reshape(-1) if c0 is not None else None
-                _core.seq_forward(out.reshape(-1)[d * H:], D * H,
-                                  cell.reshape(-1) if cell is not None else None,
-                                  gates.reshape(-1), c_last.reshape(-1), w_t, inp.reshape(-1),
-                                  h0_k, c0_k, w_ih.reshape(-1), w_hh.reshape(-1), bias,
-                                  T, B, in_size, H, d == 1, _core.ACTIVATIONS[self.activation])
-                h_n[k] = out[0 if d else T - 1, :, d * H:(d + 1) * H]
+                c_last = c_n[k].reshape(-1)
                 if training:
+                    gates = np.empty((T, B, G), self.dtype)
+                    cell = np.empty((T, B, H), self.dtype)
+                    _core.seq_forward(out_flat[d * H:], D * H, cell.reshape(-1),
+                                      gates.reshape(-1), c_last, w_t, inp_flat, h0_k, c0_k,
+                                      w_ih.reshape(-1), w_hh.reshape(-1), bias, T, B, in_size, H,
+                                      d == 1, act)
                     layer_cache.append((gates, cell, h0_k, c0_k))
+                else:
+                    starts = range(0, T, chunk)
+                    for n_done, t0 in enumerate(reversed(starts) if d else starts):
+                        t1 = min(T, t0 + chunk)
+                        if n_done:  # the state the previous chunk ended in
+                            edge = t1 if d else t0 - 1
+                            h_in = np.ascontiguousarray(out[edge, :, d * H:(d + 1) * H])
+                            h_in, c_in = h_in.reshape(-1), c_last
+                        else:
+                            h_in, c_in = h0_k, c0_k
+                        _core.seq_forward(out_flat[(t0 * B) * D * H + d * H:], D * H, None,
+                                          gates, c_last, w_t,
+                                          inp_flat[t0 * B * in_size:t1 * B * in_size], h_in,
+                                          c_in, w_ih.reshape(-1), w_hh.reshape(-1), bias,
+                                          t1 - t0, B, in_size, H, d == 1, act)
+                h_n[k] = out[0 if d else T - 1, :, d * H:(d + 1) * H]
             if training:
                 caches.append((inp, out, layer_cache))
             inp = out
