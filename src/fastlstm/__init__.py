@@ -7,6 +7,7 @@
   ``torch.nn.LSTM``'s semantics.
 * :class:`fastlstm.LSTMRegressor`: a scikit-learn regressor on it (needs scikit-learn).
 * :mod:`fastlstm.training`, :mod:`fastlstm.data`: optimizers, loss, head; windows and forecasts.
+* :func:`fastlstm.trace`: per-step gates and states of a forward pass, as arrays, tables, plots.
 * :func:`fastlstm.save` / :func:`fastlstm.load`: one ``.npz`` file, no pickle.
 * :mod:`fastlstm.reference`: the notebooks' NumPy code, the oracle of the tests.
 """
@@ -17,13 +18,15 @@ from . import reference
 from ._core import NonFiniteLossError, blas_enabled, set_blas_enabled
 from .layer import LSTMLayer
 from .lstm import GATE_ORDER, LSTM, lstm_step
+from .tracing import Trace, trace
 
 try:
     __version__ = _version("fastlstm")
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
-__all__ = ["LSTM", "LSTMLayer", "LSTMRegressor", "lstm_step", "reference", "GATE_ORDER",
+__all__ = ["LSTM", "LSTMLayer", "LSTMRegressor", "lstm_step", "trace", "Trace", "reference",
+           "GATE_ORDER",
            "NonFiniteLossError", "set_blas_enabled", "blas_enabled", "save", "load",
            "__version__"]
 
