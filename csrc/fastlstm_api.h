@@ -25,6 +25,16 @@ fl_status FL_FN(fl_cell_step)(
     const real *bias,       /* (G) */
     int B, int I, int H);
 
+/* The ONNX LSTM cell's extras; a NULL pointer to them means none (the common, faster path).
+ *   i = sig(.. + p_i c_{t-1}),  f = sig(.. + p_f c_{t-1})  (or 1 - i with input_forget),
+ *   o = sig(.. + p_o c_t),  every activation's argument clipped to [-clip, clip] if clip > 0. */
+typedef struct {
+    const real *peephole;   /* (3H) in ONNX's order i, o, f, or NULL */
+    real *d_peephole;       /* (3H) out of fl_seq_backward when peephole is set, else unused */
+    real clip;              /* > 0: clip the activations' arguments; 0: no clipping */
+    int input_forget;       /* 1: f = 1 - i, the f rows of the weights are ignored */
+} FL_FN(fl_extras);
+
 /* Forward over a whole sequence, one layer, one direction. h0/c0 NULL mean zeros.
  * reverse != 0 runs t = T-1 .. 0 (the backward direction of a bidirectional layer); buffers
  * stay indexed by t either way.
@@ -48,6 +58,7 @@ fl_status FL_FN(fl_seq_forward)(
     const real *bias,       /* (G), b_ih + b_hh already summed */
     int T, int B, int I, int H, int reverse, int sigmoid_mode,
     int activation,         /* enum fl_activation */
+    const FL_FN(fl_extras) *extras, /* NULL: none */
     FL_FN(fl_gemm) gemm);
 
 /* Backward through a whole sequence (after a training forward with the same arguments).
@@ -76,6 +87,7 @@ fl_status FL_FN(fl_seq_backward)(
     const real *w_hh, int ld_hh,
     int T, int B, int I, int H, int reverse,
     int activation,         /* enum fl_activation, as in the forward */
+    const FL_FN(fl_extras) *extras, /* as in the forward; fills d_peephole */
     FL_FN(fl_gemm) gemm);
 
 /* The seed model (notebook 001): one sequence, batch 1, zero initial state, W (G, H+I) acting

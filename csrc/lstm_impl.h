@@ -416,6 +416,131 @@ static void FL_FN(gate_backward)(real *restrict d_gates, real *restrict dc,
     }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* The ONNX cell's extras: peepholes, clipping, coupled input-forget gate                      */
+/* ------------------------------------------------------------------------------------------ */
+
+static inline real FL_FN(clamp)(real v, real clip)
+{
+    /* NaN stays NaN: both comparisons are false for it. */
+    return clip > 0 ? (v > clip ? clip : (v < -clip ? -clip : v)) : v;
+}
+
+static inline real FL_FN(act)(real v, int activation)
+{
+    return activation == FL_ACT_TANH ? FL_FN(tanh_fast)(v)
+         : activation == FL_ACT_RELU ? FL_FN(relu)(v) : v;
+}
+
+/* d act / d arg from the activated value a (tanh: 1 - a^2, relu: [a > 0], linear: 1). */
+static inline real FL_FN(act_grad)(real a, int activation)
+{
+    return activation == FL_ACT_TANH ? 1 - a * a : activation == FL_ACT_RELU ? (a > 0) : 1;
+}
+
+/* 1 where the argument of an activation was inside the clip range (its gradient passes), 0
+ * where it was clipped: told from the activated value, which then equals the activation of
+ * exactly +-clip. */
+static inline real FL_FN(unclipped)(real a, real lo, real hi)
+{
+    return (a > lo && a < hi) ? 1 : 0;
+}
+
+/* gate_forward with the extras (clarity before speed: each element in one pass). */
+FL_CLONES
+static void FL_FN(gate_forward_ext)(real *restrict hidden, int ld_hidden, real *c_out,
+                                    real *restrict gates, const real *c_prev, int B, int H,
+                                    int activation, const FL_FN(fl_extras) *ex)
+{
+    const int G = 4 * H;
+    const real *p_i = ex->peephole, *p_o = p_i ? p_i + H : NULL, *p_f = p_i ? p_i + 2 * H : NULL;
+    const real clip = ex->clip;
+    for (int r = 0; r < B; r++) {
+        real *g = gates + (long long)r * G;
+        real *h_row = hidden + (long long)r * ld_hidden;
+        real *c_row = c_out + (long long)r * H;
+        const real *cp_row = c_prev ? c_prev + (long long)r * H : NULL;
+        for (int j = 0; j < H; j++) {
+            const real cp = cp_row ? cp_row[j] : 0;
+            real zi = g[FL_GATE_I * H + j] + (p_i ? p_i[j] * cp : 0);
+            const real i = FL_FN(sigmoid_exact)(FL_FN(clamp)(zi, clip));
+            real f;
+            if (ex->input_forget) {
+                f = 1 - i;
+            } else {
+                const real zf = g[FL_GATE_F * H + j] + (p_f ? p_f[j] * cp : 0);
+                f = FL_FN(sigmoid_exact)(FL_FN(clamp)(zf, clip));
+            }
+            const real gg = FL_FN(act)(FL_FN(clamp)(g[FL_GATE_G * H + j], clip), activation);
+            const real c = f * cp + i * gg;
+            const real zo = g[FL_GATE_O * H + j] + (p_o ? p_o[j] * c : 0);
+            const real o = FL_FN(sigmoid_exact)(FL_FN(clamp)(zo, clip));
+            g[FL_GATE_I * H + j] = i;
+            g[FL_GATE_F * H + j] = f;
+            g[FL_GATE_G * H + j] = gg;
+            g[FL_GATE_O * H + j] = o;
+            c_row[j] = c;
+            h_row[j] = o * FL_FN(act)(c, activation);
+        }
+    }
+}
+
+/* gate_backward with the extras; d_peephole (3H) accumulates over the rows (and steps). */
+FL_CLONES
+static void FL_FN(gate_backward_ext)(real *restrict d_gates, real *restrict dc,
+                                     const real *restrict dh, const real *restrict gates,
+                                     const real *restrict cell, const real *restrict c_prev,
+                                     int B, int H, int activation, const FL_FN(fl_extras) *ex)
+{
+    const int G = 4 * H;
+    const real *p_i = ex->peephole, *p_o = p_i ? p_i + H : NULL, *p_f = p_i ? p_i + 2 * H : NULL;
+    real *dp_i = p_i ? ex->d_peephole : NULL;
+    real *dp_o = dp_i ? dp_i + H : NULL, *dp_f = dp_i ? dp_i + 2 * H : NULL;
+    const real clip = ex->clip;
+    /* The activated values of +-clip: gradients stop where an argument was clipped. */
+    const real s_lo = clip > 0 ? FL_FN(sigmoid_exact)(-clip) : -1;
+    const real s_hi = clip > 0 ? FL_FN(sigmoid_exact)(clip) : 2;
+    const real a_lo = clip > 0 ? FL_FN(act)(-clip, activation) : -INFINITY;
+    const real a_hi = clip > 0 ? FL_FN(act)(clip, activation) : INFINITY;
+    for (int r = 0; r < B; r++) {
+        const real *g = gates + (long long)r * G;
+        real *dg = d_gates + (long long)r * G;
+        const real *c_row = cell + (long long)r * H;
+        const real *cp_row = c_prev ? c_prev + (long long)r * H : NULL;
+        const real *dh_row = dh + (long long)r * H;
+        real *dc_row = dc + (long long)r * H;
+        for (int j = 0; j < H; j++) {
+            const real i = g[FL_GATE_I * H + j], f = g[FL_GATE_F * H + j];
+            const real gg = g[FL_GATE_G * H + j], o = g[FL_GATE_O * H + j];
+            const real c = c_row[j], cp = cp_row ? cp_row[j] : 0;
+            const real ac = FL_FN(act)(c, activation);
+            const real d_h = dh_row[j];
+            const real dzo = d_h * ac * o * (1 - o) * FL_FN(unclipped)(o, s_lo, s_hi);
+            real d_c = dc_row[j] + d_h * o * FL_FN(act_grad)(ac, activation)
+                     + (p_o ? dzo * p_o[j] : 0);
+            /* act'(clamp(z)) [|z| < clip]; for relu act' and the mask together are
+             * [0 < g < clip], which the same two tests give. */
+            const real dgg = d_c * i * FL_FN(act_grad)(gg, activation) *
+                             (clip > 0 ? FL_FN(unclipped)(gg, a_lo, a_hi) : 1);
+            real d_i = d_c * gg, d_f = d_c * cp;
+            if (ex->input_forget) { d_i -= d_f; d_f = 0; } /* f = 1 - i */
+            const real dzi = d_i * i * (1 - i) * FL_FN(unclipped)(i, s_lo, s_hi);
+            const real dzf = ex->input_forget
+                                 ? 0 : d_f * f * (1 - f) * FL_FN(unclipped)(f, s_lo, s_hi);
+            dg[FL_GATE_I * H + j] = dzi;
+            dg[FL_GATE_F * H + j] = dzf;
+            dg[FL_GATE_G * H + j] = dgg;
+            dg[FL_GATE_O * H + j] = dzo;
+            dc_row[j] = d_c * f + (p_i ? dzi * p_i[j] + dzf * p_f[j] : 0);
+            if (dp_i) {
+                dp_i[j] += dzi * cp;
+                dp_f[j] += dzf * cp;
+                dp_o[j] += dzo * c;
+            }
+        }
+    }
+}
+
 /* Every bias row of a (rows, G) block set to `bias`: the starting value the input GEMM adds to. */
 static void FL_FN(fill_rows)(real *dst, const real *bias, long long rows, int G)
 {
@@ -469,7 +594,7 @@ fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *g
                                 const real *h0, const real *c0, const real *w_ih, int ld_ih,
                                 const real *w_hh, int ld_hh, const real *bias, int T, int B,
                                 int I, int H, int reverse, int sigmoid_mode, int activation,
-                                FL_FN(fl_gemm) gemm)
+                                const FL_FN(fl_extras) *extras, FL_FN(fl_gemm) gemm)
 {
     if (T < 0 || B < 0 || I < 0 || H < 1 || ld_hidden < H || ld_x < I || ld_ih < I ||
         ld_hh < H || !hidden || !gates || !x || !w_ih || !w_hh || !bias ||
@@ -524,8 +649,12 @@ fl_status FL_FN(fl_seq_forward)(real *hidden, int ld_hidden, real *cell, real *g
             c_prev = s == 0 ? c0 : c_last; /* in place: each element reads only itself */
             c_t = c_last;
         }
-        FL_FN(gate_forward)(hidden + t * step_h, ld_hidden, c_t, g_t, c_prev, B, H, sigmoid_mode,
-                            activation);
+        if (extras)
+            FL_FN(gate_forward_ext)(hidden + t * step_h, ld_hidden, c_t, g_t, c_prev, B, H,
+                                    activation, extras);
+        else
+            FL_FN(gate_forward)(hidden + t * step_h, ld_hidden, c_t, g_t, c_prev, B, H,
+                                sigmoid_mode, activation);
     }
     if (cell && c_last) {
         const int t_last = reverse ? 0 : T - 1;
@@ -543,7 +672,7 @@ fl_status FL_FN(fl_seq_backward)(real *dx, int ld_dx, real *dh0, real *dc0, real
                                  int ld_hidden, const real *cell, const real *gates,
                                  const real *w_ih, int ld_ih, const real *w_hh, int ld_hh,
                                  int T, int B, int I, int H, int reverse, int activation,
-                                 FL_FN(fl_gemm) gemm)
+                                 const FL_FN(fl_extras) *extras, FL_FN(fl_gemm) gemm)
 {
     if (T < 0 || B < 0 || I < 0 || H < 1 || ld_hidden < H || ld_x < I || ld_ih < I ||
         ld_hh < H || ld_dw_ih < I || ld_dw_hh < H || (dx && ld_dx < I) || (dy && ld_dy < H) ||
@@ -561,6 +690,10 @@ fl_status FL_FN(fl_seq_backward)(real *dx, int ld_dx, real *dh0, real *dc0, real
         memset(dw_hh + (long long)r * ld_dw_hh, 0, sizeof(real) * (size_t)H);
     }
     memset(dbias, 0, sizeof(real) * (size_t)G);
+    if (extras && extras->peephole) {
+        if (!extras->d_peephole) return FL_ERR_ARG;
+        memset(extras->d_peephole, 0, sizeof(real) * 3 * (size_t)H);
+    }
     if (dh_last) memcpy(dh, dh_last, sizeof(real) * (size_t)step_c);
     else memset(dh, 0, sizeof(real) * (size_t)step_c);
     if (dc_last) memcpy(dc, dc_last, sizeof(real) * (size_t)step_c);
@@ -586,8 +719,12 @@ fl_status FL_FN(fl_seq_backward)(real *dx, int ld_dx, real *dh0, real *dc0, real
         }
         const real *c_prev = s == 0 ? c0 : cell + tp * step_c;
         real *dg_t = d_gates + t * step_g;
-        FL_FN(gate_backward)(dg_t, dc, dh, gates + t * step_g, cell + t * step_c, c_prev, B, H,
-                             activation);
+        if (extras)
+            FL_FN(gate_backward_ext)(dg_t, dc, dh, gates + t * step_g, cell + t * step_c, c_prev,
+                                     B, H, activation, extras);
+        else
+            FL_FN(gate_backward)(dg_t, dc, dh, gates + t * step_g, cell + t * step_c, c_prev,
+                                 B, H, activation);
         /* dh_{t-1} = dG_t (B, G) @ W_hh (G, H) */
         if (w_hh_p) {
             memset(dh, 0, sizeof(real) * (size_t)step_c);

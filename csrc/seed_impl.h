@@ -20,7 +20,7 @@ fl_status FL_FN(fl_seed_forward)(real *hidden, real *cell, real *gates, real *ou
     const int K = H + I;
     fl_status st = FL_FN(fl_seq_forward)(hidden, H, cell, gates, NULL, w_t, x, I, NULL, NULL,
                                          w + H, K, w, K, b, T, 1, I, H, 0, FL_SIGMOID_CLIP15,
-                                         FL_ACT_TANH, gemm);
+                                         FL_ACT_TANH, NULL, gemm);
     if (st != FL_OK || outputs == NULL) return st;
     /* outputs (T, O) = hidden (T, H) @ Wy^T + by */
     FL_FN(fill_rows)(outputs, by, T, O);
@@ -102,7 +102,7 @@ fl_status FL_FN(fl_seed_backward)(real *w, real *b, real *wy, real *by, double *
     fl_status st = FL_FN(fl_seq_backward)(NULL, I, NULL, NULL, dw + H, K, dw, K, db, d_gates, dh,
                                           dc, dw_t, dy, H, NULL, NULL, x, I, NULL, NULL, hidden, H,
                                           cell, gates, w + H, K, w, K, T, 1, I, H, 0, FL_ACT_TANH,
-                                          gemm);
+                                          NULL, gemm);
     if (st != FL_OK) return st;
     /* Clip first (an infinite gradient clips to +-clip, as in the seed), then check: a NaN, or
      * an inf left by clip = none, stops before any weight changes. dW, db, dWy, dby are one

@@ -77,9 +77,42 @@ def test_threaded_packed_product_matches_reference_and_one_thread(dtype):
     np.testing.assert_array_equal(y_default, y_one)
 
 
-def _check_against_reference(T, B, I, H, L, bi, bf, dtype, with_state, activation="tanh"):
+@pytest.mark.parametrize("extras", [
+    dict(peepholes=True), dict(clip=0.4), dict(input_forget=True), dict(reverse=True),
+    dict(peepholes=True, clip=0.5, input_forget=True, activation="relu")],
+    ids=["peepholes", "clip", "input_forget", "reverse", "all-relu"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("T, B, I, H, L, bi, bf", [CONFIGS[2], CONFIGS[5], CONFIGS[6]])
+def test_onnx_cell_extras_match_reference(T, B, I, H, L, bi, bf, dtype, extras):
+    if extras.get("reverse") and bi:
+        bi = False
+    _check_against_reference(T, B, I, H, L, bi, bf, dtype, True, **extras)
+
+
+def test_extras_in_chunked_inference_and_bad_values(monkeypatch):
+    import fastlstm.layer as layer_module
+
+    layer = fastlstm.LSTMLayer(3, 4, 2, reverse=True, peepholes=True, clip=0.7,
+                               input_forget=True, dtype=np.float64, seed=1)
+    x = np.random.default_rng(0).standard_normal((6, 2, 3))
+    y_ref, (h_ref, c_ref) = layer.forward(x)
+    monkeypatch.setattr(layer_module, "_INFERENCE_CHUNK_ELEMENTS", 2 * 2 * 16)
+    y, (h, c) = layer.forward(x, training=False)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-13)
+    np.testing.assert_allclose(h, h_ref, rtol=1e-13)
+    assert [n for n, _ in layer.parameters()][4] == "peephole_l0"
+    for kwargs, match in ((dict(clip=0), "clip"), (dict(clip=float("nan")), "clip"),
+                          (dict(clip="x"), "clip"), (dict(reverse=True, bidirectional=True),
+                                                     "reverse")):
+        with pytest.raises((ValueError, TypeError), match=match):
+            fastlstm.LSTMLayer(3, 4, **kwargs)
+
+
+def _check_against_reference(T, B, I, H, L, bi, bf, dtype, with_state, activation="tanh",
+                             peepholes=False, clip=None, input_forget=False, reverse=False):
     layer = fastlstm.LSTMLayer(I, H, L, bidirectional=bi, batch_first=bf, dtype=dtype, seed=3,
-                               activation=activation)
+                               activation=activation, peepholes=peepholes, clip=clip,
+                               input_forget=input_forget, reverse=reverse)
     params = {k: v.astype(np.float64) for k, v in layer.state_dict().items()}
     rng = np.random.default_rng(1)
     D = 2 if bi else 1
@@ -91,7 +124,8 @@ def _check_against_reference(T, B, I, H, L, bi, bf, dtype, with_state, activatio
                                   tuple(s.astype(dtype) for s in state))
     y_ref, (h_ref, c_ref), cache = ref.lstm_layer_forward(
         x, params, L, bi, None if state is None else state[0],
-        None if state is None else state[1], batch_first=bf, activation=activation)
+        None if state is None else state[1], batch_first=bf, activation=activation,
+        clip=clip or 0.0, input_forget=input_forget, reverse=reverse)
     assert y.dtype == dtype
     _close("y", y, y_ref, dtype)
     _close("h_n", h_n, h_ref, dtype)

@@ -47,15 +47,15 @@ def make_problem(config, seed, dtype=np.float64):
     return x, h0, c0, params, weights
 
 
-def run_forward(config, x, h0, c0, params, activation="tanh"):
+def run_forward(config, x, h0, c0, params, activation="tanh", **extras):
     _, _, _, _, num_layers, bidirectional, batch_first = config
     return lstm_layer_forward(x, params, num_layers, bidirectional, h0=h0, c0=c0,
-                              batch_first=batch_first, activation=activation)
+                              batch_first=batch_first, activation=activation, **extras)
 
 
-def loss(config, x, h0, c0, params, weights, activation="tanh"):
+def loss(config, x, h0, c0, params, weights, activation="tanh", **extras):
     """sum(y * R) + sum(h_n * Rh) + sum(c_n * Rc)."""
-    y, (h_n, c_n), _ = run_forward(config, x, h0, c0, params, activation)
+    y, (h_n, c_n), _ = run_forward(config, x, h0, c0, params, activation, **extras)
     return np.sum(y * weights["y"]) + np.sum(h_n * weights["h_n"]) + np.sum(c_n * weights["c_n"])
 
 
@@ -147,15 +147,34 @@ def test_activations_are_what_they_say():
         lstm_layer_forward(x, params, 1, False, activation="sigmoid")
 
 
-def _check_gradients(config, activation):
+@pytest.mark.parametrize("extras", [
+    dict(peepholes=True), dict(clip=0.3), dict(input_forget=True), dict(reverse=True),
+    dict(peepholes=True, clip=0.4, input_forget=True)],
+    ids=["peepholes", "clip", "input_forget", "reverse", "all"])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_onnx_cell_extras_gradients_match_finite_differences(extras, activation):
+    """ONNX's cell extras: peepholes (i, f on c_{t-1}, o on c_t), clipping of every
+    activation's argument, f = 1 - i, a reverse-only direction."""
+    config = CONFIGS[2] if "reverse" not in extras else (4, 3, 3, 3, 2, False, False)
+    _check_gradients(config, activation, **extras)
+
+
+def _check_gradients(config, activation, peepholes=False, **extras):
     x, h0, c0, params, weights = make_problem(config, seed=1)
-    _, (h_n, _), cache = run_forward(config, x, h0, c0, params, activation)
+    if peepholes:
+        rng = np.random.default_rng(9)
+        for name in list(params):
+            if name.startswith("bias_hh"):
+                params[name.replace("bias_hh", "peephole")] = rng.uniform(
+                    -0.5, 0.5, params[name].shape[0] * 3 // 4)
+        params = {n: params[n] for n in param_names(config[4], config[5], peepholes=True)}
+    _, (h_n, _), cache = run_forward(config, x, h0, c0, params, activation, **extras)
     dx, (dh0, dc0), grads = lstm_layer_backward(weights["y"], cache, dh_n=weights["h_n"],
                                                 dc_n=weights["c_n"])
     assert list(grads) == list(params)
 
     def f():
-        return loss(config, x, h0, c0, params, weights, activation)
+        return loss(config, x, h0, c0, params, weights, activation, **extras)
 
     analytic = {"x": dx, "h0": dh0, "c0": dc0, **grads}
     inputs = {"x": x, "h0": h0, "c0": c0, **params}

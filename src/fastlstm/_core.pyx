@@ -345,13 +345,21 @@ cdef int _check_activation(int activation) except -1:
     return 0
 
 
+cdef int _check_clip(double clip) except -1:
+    if not clip >= 0:  # also refuses NaN
+        raise ValueError(f"internal: clip must be >= 0, got {clip}")
+    return 0
+
+
 def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floating[::1] gates,
                 floating[::1] c_last, floating[::1] w_t, const floating[::1] x,
                 const floating[::1] h0, const floating[::1] c0, const floating[::1] w_ih,
                 const floating[::1] w_hh, const floating[::1] bias, int T, int B, int I, int H,
-                bint reverse, int activation=0):
+                bint reverse, int activation=0, const floating[::1] peephole=None,
+                double clip=0.0, bint input_forget=False):
     """fl_seq_forward on flat buffers; cell None = inference (then c_last is required);
-    h0, c0, w_t may be None; activation as ACTIVATIONS."""
+    h0, c0, w_t, peephole (3H, ONNX order i, o, f) may be None; activation as ACTIVATIONS;
+    clip > 0 and input_forget select the ONNX cell's extras."""
     cdef int64_t G = 4 * <int64_t>H, rows = <int64_t>T * B
     if hidden is None or gates is None or x is None or w_ih is None or w_hh is None or bias is None:
         raise ValueError("internal: seq_forward needs hidden, gates, x and the weights")
@@ -378,24 +386,38 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
         if rows == 0:
             return
         raise ValueError("internal: seq_forward needs I >= 1 and H >= 1")
+    if peephole is not None:
+        _need(peephole.shape[0], 3 * <int64_t>H, "peephole")
+    _check_clip(clip)
     cdef floating *p_cell = _ptr(cell)
     cdef floating *p_c_last = _ptr(c_last)
     cdef floating *p_w_t = _ptr(w_t)
     cdef const floating *p_h0 = _cptr(h0)
     cdef const floating *p_c0 = _cptr(c0)
+    cdef bint use_extras = peephole is not None or clip > 0 or input_forget
+    cdef fl_extras_f32 ex32
+    cdef fl_extras_f64 ex64
     cdef fl_status st
     if floating is float:
+        ex32.peephole = _cptr(peephole)
+        ex32.d_peephole = NULL
+        ex32.clip = <float>clip
+        ex32.input_forget = input_forget
         with nogil:
             st = fl_seq_forward_f32(&hidden[0], ld_hidden, p_cell, &gates[0], p_c_last, p_w_t,
                                     &x[0], I, p_h0, p_c0, &w_ih[0], I, &w_hh[0], H, &bias[0],
                                     T, B, I, H, reverse, FL_SIGMOID_EXACT, activation,
-                                    _gemm32())
+                                    &ex32 if use_extras else NULL, _gemm32())
     else:
+        ex64.peephole = _cptr(peephole)
+        ex64.d_peephole = NULL
+        ex64.clip = clip
+        ex64.input_forget = input_forget
         with nogil:
             st = fl_seq_forward_f64(&hidden[0], ld_hidden, p_cell, &gates[0], p_c_last, p_w_t,
                                     &x[0], I, p_h0, p_c0, &w_ih[0], I, &w_hh[0], H, &bias[0],
                                     T, B, I, H, reverse, FL_SIGMOID_EXACT, activation,
-                                    _gemm64())
+                                    &ex64 if use_extras else NULL, _gemm64())
     _check(st, "LSTMLayer.forward")
 
 
@@ -407,8 +429,10 @@ def seq_backward(floating[::1] dx, floating[::1] dh0, floating[::1] dc0, floatin
                  const floating[::1] c0, const floating[::1] hidden, int ld_hidden,
                  const floating[::1] cell, const floating[::1] gates,
                  const floating[::1] w_ih, const floating[::1] w_hh, int T, int B, int I, int H,
-                 bint reverse, int activation=0):
-    """fl_seq_backward on flat buffers (dy, dh_last, dc_last, h0, c0, dw_t may be None)."""
+                 bint reverse, int activation=0, const floating[::1] peephole=None,
+                 floating[::1] d_peephole=None, double clip=0.0, bint input_forget=False):
+    """fl_seq_backward on flat buffers (dy, dh_last, dc_last, h0, c0, dw_t may be None);
+    the extras as in seq_forward, d_peephole (3H) required with peephole."""
     cdef int64_t G = 4 * <int64_t>H, rows = <int64_t>T * B, BH = <int64_t>B * H
     _need(dx.shape[0], rows * I, "dx")
     _need(dh0.shape[0], BH, "dh0")
@@ -435,6 +459,15 @@ def seq_backward(floating[::1] dx, floating[::1] dh0, floating[::1] dc0, floatin
     _check_activation(activation)
     if rows == 0 or I < 1 or H < 1:
         raise ValueError("internal: seq_backward needs T, B, I, H >= 1")
+    if peephole is not None:
+        _need(peephole.shape[0], 3 * <int64_t>H, "peephole")
+        if d_peephole is None:
+            raise ValueError("internal: seq_backward with peephole needs d_peephole")
+        _need(d_peephole.shape[0], 3 * <int64_t>H, "d_peephole")
+    _check_clip(clip)
+    cdef bint use_extras = peephole is not None or clip > 0 or input_forget
+    cdef fl_extras_f32 ex32
+    cdef fl_extras_f64 ex64
     cdef floating *p_dw_t = _ptr(dw_t)
     cdef const floating *p_dy = _cptr(dy)
     cdef const floating *p_dhl = _cptr(dh_last)
@@ -443,17 +476,27 @@ def seq_backward(floating[::1] dx, floating[::1] dh0, floating[::1] dc0, floatin
     cdef const floating *p_c0 = _cptr(c0)
     cdef fl_status st
     if floating is float:
+        ex32.peephole = _cptr(peephole)
+        ex32.d_peephole = _ptr(d_peephole)
+        ex32.clip = <float>clip
+        ex32.input_forget = input_forget
         with nogil:
             st = fl_seq_backward_f32(&dx[0], I, &dh0[0], &dc0[0], &dw_ih[0], I, &dw_hh[0], H,
                                      &dbias[0], &d_gates[0], &dh[0], &dc[0], p_dw_t, p_dy, ld_dy,
                                      p_dhl, p_dcl, &x[0], I, p_h0, p_c0, &hidden[0], ld_hidden,
                                      &cell[0], &gates[0], &w_ih[0], I, &w_hh[0], H, T, B, I, H,
-                                     reverse, activation, _gemm32())
+                                     reverse, activation, &ex32 if use_extras else NULL,
+                                     _gemm32())
     else:
+        ex64.peephole = _cptr(peephole)
+        ex64.d_peephole = _ptr(d_peephole)
+        ex64.clip = clip
+        ex64.input_forget = input_forget
         with nogil:
             st = fl_seq_backward_f64(&dx[0], I, &dh0[0], &dc0[0], &dw_ih[0], I, &dw_hh[0], H,
                                      &dbias[0], &d_gates[0], &dh[0], &dc[0], p_dw_t, p_dy, ld_dy,
                                      p_dhl, p_dcl, &x[0], I, p_h0, p_c0, &hidden[0], ld_hidden,
                                      &cell[0], &gates[0], &w_ih[0], I, &w_hh[0], H, T, B, I, H,
-                                     reverse, activation, _gemm64())
+                                     reverse, activation, &ex64 if use_extras else NULL,
+                                     _gemm64())
     _check(st, "LSTMLayer.backward")

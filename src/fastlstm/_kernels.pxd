@@ -42,18 +42,29 @@ cdef extern from "fastlstm.h" nogil:
                                const double *w_ih, int ld_ih, const double *w_hh, int ld_hh,
                                const double *bias, int B, int I, int H)
 
+    ctypedef struct fl_extras_f32:
+        const float *peephole
+        float *d_peephole
+        float clip
+        int input_forget
+    ctypedef struct fl_extras_f64:
+        const double *peephole
+        double *d_peephole
+        double clip
+        int input_forget
+
     fl_status fl_seq_forward_f32(float *hidden, int ld_hidden, float *cell, float *gates,
                                  float *c_last, float *w_t, const float *x, int ld_x, const float *h0,
                                  const float *c0, const float *w_ih, int ld_ih,
                                  const float *w_hh, int ld_hh, const float *bias, int T, int B,
                                  int I, int H, int reverse, int sigmoid_mode, int activation,
-                                 fl_gemm_f32 gemm)
+                                 const fl_extras_f32 *extras, fl_gemm_f32 gemm)
     fl_status fl_seq_forward_f64(double *hidden, int ld_hidden, double *cell, double *gates,
                                  double *c_last, double *w_t, const double *x, int ld_x, const double *h0,
                                  const double *c0, const double *w_ih, int ld_ih,
                                  const double *w_hh, int ld_hh, const double *bias, int T, int B,
                                  int I, int H, int reverse, int sigmoid_mode, int activation,
-                                 fl_gemm_f64 gemm)
+                                 const fl_extras_f64 *extras, fl_gemm_f64 gemm)
 
     fl_status fl_seq_backward_f32(float *dx, int ld_dx, float *dh0, float *dc0, float *dw_ih,
                                   int ld_dw_ih, float *dw_hh, int ld_dw_hh, float *dbias,
@@ -64,7 +75,8 @@ cdef extern from "fastlstm.h" nogil:
                                   const float *hidden, int ld_hidden, const float *cell,
                                   const float *gates, const float *w_ih, int ld_ih,
                                   const float *w_hh, int ld_hh, int T, int B, int I, int H,
-                                  int reverse, int activation, fl_gemm_f32 gemm)
+                                  int reverse, int activation, const fl_extras_f32 *extras,
+                                  fl_gemm_f32 gemm)
     fl_status fl_seq_backward_f64(double *dx, int ld_dx, double *dh0, double *dc0, double *dw_ih,
                                   int ld_dw_ih, double *dw_hh, int ld_dw_hh, double *dbias,
                                   double *d_gates, double *dh, double *dc, double *dw_t,
@@ -74,7 +86,8 @@ cdef extern from "fastlstm.h" nogil:
                                   const double *hidden, int ld_hidden, const double *cell,
                                   const double *gates, const double *w_ih, int ld_ih,
                                   const double *w_hh, int ld_hh, int T, int B, int I, int H,
-                                  int reverse, int activation, fl_gemm_f64 gemm)
+                                  int reverse, int activation, const fl_extras_f64 *extras,
+                                  fl_gemm_f64 gemm)
 
     fl_status fl_seed_forward_f32(float *hidden, float *cell, float *gates, float *outputs,
                                   float *w_t, const float *x, const float *w, const float *b,

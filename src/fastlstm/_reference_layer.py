@@ -38,7 +38,7 @@ __all__ = [
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def param_names(num_layers, bidirectional):
+def param_names(num_layers, bidirectional, peepholes=False):
     """The parameter names in the order of torch's ``_flat_weights_names``.
 
     Parameters
@@ -52,17 +52,20 @@ def param_names(num_layers, bidirectional):
     -------
     list of str
         For each layer, for each direction: ``weight_ih_l{k}``, ``weight_hh_l{k}``,
-        ``bias_ih_l{k}``, ``bias_hh_l{k}`` (plus the suffix for the reverse direction).
+        ``bias_ih_l{k}``, ``bias_hh_l{k}`` (plus the suffix for the reverse direction), and
+        with ``peepholes`` ``peephole_l{k}`` (3H: ONNX's order i, o, f) after them.
     """
+    kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + (
+        ("peephole",) if peepholes else ())
     names = []
     for layer in range(num_layers):
         for suffix in _direction_suffixes(bidirectional):
-            names += [f"{kind}_l{layer}{suffix}"
-                      for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            names += [f"{kind}_l{layer}{suffix}" for kind in kinds]
     return names
 
 
-def init_params(input_size, hidden_size, num_layers, bidirectional, dtype, rng):
+def init_params(input_size, hidden_size, num_layers, bidirectional, dtype, rng,
+                peepholes=False):
     """Parameters initialised like ``torch.nn.LSTM``: every tensor ~ U(-1/sqrt(H), 1/sqrt(H)).
 
     Parameters
@@ -91,13 +94,14 @@ def init_params(input_size, hidden_size, num_layers, bidirectional, dtype, rng):
     if dtype not in _FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     bound = 1.0 / np.sqrt(hidden_size)
-    shapes = _param_shapes(input_size, hidden_size, num_layers, bidirectional)
+    shapes = _param_shapes(input_size, hidden_size, num_layers, bidirectional, peepholes)
     return {name: rng.uniform(-bound, bound, size=shape).astype(dtype)
             for name, shape in shapes.items()}
 
 
 def lstm_layer_forward(x, params, num_layers, bidirectional, h0=None, c0=None,
-                       batch_first=False, activation="tanh"):
+                       batch_first=False, activation="tanh", clip=0.0, input_forget=False,
+                       reverse=False):
     """Run a (stacked, optionally bidirectional) LSTM over a batch of sequences.
 
     Parameters
@@ -117,6 +121,13 @@ def lstm_layer_forward(x, params, num_layers, bidirectional, h0=None, c0=None,
         Layout of ``x`` and ``y``: ``(B, T, .)`` instead of ``(T, B, .)``.
     activation : {'tanh', 'relu', 'linear'}
         Applied to the candidate gate and to the cell in ``h = o * act(c)``.
+    clip, input_forget : float, bool
+        ONNX's cell extras: every activation's argument clipped to ``[-clip, clip]`` (0: no
+        clipping); ``f = 1 - i`` (the f rows unused). Peepholes are used when ``params`` has
+        ``peephole_l{k}`` (3H, ONNX order i, o, f): ``i`` and ``f`` see ``p * c_{t-1}``, ``o``
+        sees ``p * c_t``.
+    reverse : bool
+        With one direction, run it over the sequence backwards (ONNX's ``direction="reverse"``).
 
     Returns
     -------
@@ -151,7 +162,8 @@ def lstm_layer_forward(x, params, num_layers, bidirectional, h0=None, c0=None,
     if weight_hh is None:
         raise ValueError("params has no 'weight_hh_l0'")
     hidden_size = weight_hh.shape[1]
-    expected = _param_shapes(input_size, hidden_size, num_layers, bidirectional)
+    peepholes = "peephole_l0" in params
+    expected = _param_shapes(input_size, hidden_size, num_layers, bidirectional, peepholes)
     for name, shape in expected.items():
         if name not in params:
             raise ValueError(f"params has no {name!r}")
@@ -174,13 +186,16 @@ def lstm_layer_forward(x, params, num_layers, bidirectional, h0=None, c0=None,
         outputs = []
         for direction, suffix in enumerate(_direction_suffixes(bidirectional)):
             row = layer * num_directions + direction
+            backwards = direction == 1 or reverse
             step = _direction_forward(
                 layer_input,
                 params[f"weight_ih_l{layer}{suffix}"], params[f"weight_hh_l{layer}{suffix}"],
                 params[f"bias_ih_l{layer}{suffix}"], params[f"bias_hh_l{layer}{suffix}"],
-                h0[row], c0[row], reverse=direction == 1, activation=activation)
+                h0[row], c0[row], reverse=backwards, activation=activation,
+                peephole=params.get(f"peephole_l{layer}{suffix}"), clip=clip,
+                input_forget=input_forget)
             steps.append(step)
-            last = 0 if direction == 1 else seq_len - 1
+            last = 0 if backwards else seq_len - 1
             h_n[row] = step["hidden"][last]
             c_n[row] = step["cell"][last]
             outputs.append(step["hidden"])
@@ -192,6 +207,10 @@ def lstm_layer_forward(x, params, num_layers, bidirectional, h0=None, c0=None,
         "bidirectional": bidirectional,
         "batch_first": batch_first,
         "activation": activation,
+        "clip": clip,
+        "input_forget": input_forget,
+        "reverse": reverse,
+        "peepholes": peepholes,
         "params": params,
         "inputs": inputs,
         "steps": steps,
@@ -256,32 +275,39 @@ def lstm_layer_backward(dy, cache, dh_n=None, dc_n=None):
             row = layer * num_directions + direction
             d_hidden = d_output[:, :, direction * hidden_size:(direction + 1) * hidden_size]
             names = [f"{kind}_l{layer}{suffix}"
-                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-            dx_dir, dh0[row], dc0[row], d_weight_ih, d_weight_hh, d_bias = _direction_backward(
+                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "peephole")]
+            (dx_dir, dh0[row], dc0[row], d_weight_ih, d_weight_hh, d_bias,
+             d_peephole) = _direction_backward(
                 d_hidden, dh_n[row], dc_n[row], layer_input, steps[row],
-                params[names[0]], params[names[1]], reverse=direction == 1,
-                activation=cache["activation"])
+                params[names[0]], params[names[1]],
+                reverse=direction == 1 or cache["reverse"], activation=cache["activation"],
+                peephole=params.get(names[4]), input_forget=cache["input_forget"])
             d_input += dx_dir
             grads[names[0]] = d_weight_ih
             grads[names[1]] = d_weight_hh
             grads[names[2]] = d_bias
             grads[names[3]] = d_bias.copy()
+            if d_peephole is not None:
+                grads[names[4]] = d_peephole
         d_output = d_input
 
     dx = d_output.transpose(1, 0, 2) if cache["batch_first"] else d_output
-    grads = {name: grads[name] for name in param_names(num_layers, bidirectional)}
+    grads = {name: grads[name]
+             for name in param_names(num_layers, bidirectional, cache["peepholes"])}
     return dx, (dh0, dc0), grads
 
 
 # --- one layer, one direction ----------------------------------------------------------------
 
 def _direction_forward(x, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0, reverse,
-                       activation="tanh"):
+                       activation="tanh", peephole=None, clip=0.0, input_forget=False):
     """One direction of one layer over the whole sequence.
 
     Shapes: ``x (T, B, I_k)``, ``weight_ih (4H, I_k)``, ``weight_hh (4H, H)``, biases
-    ``(4H,)``, ``h0, c0 (B, H)``. Returns the per-direction dict described under ``steps`` in
-    :func:`lstm_layer_forward`; every array is indexed by the original time index.
+    ``(4H,)``, ``h0, c0 (B, H)``, ``peephole (3H,)`` or None. Returns the per-direction dict
+    described under ``steps`` in :func:`lstm_layer_forward`, plus ``unclipped``, the masks
+    ``(T, B, 4H)`` of the activation arguments inside the clip range; every array is indexed by
+    the original time index.
     """
     seq_len, batch, _ = x.shape
     hidden_size = weight_hh.shape[1]
@@ -291,54 +317,79 @@ def _direction_forward(x, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0, revers
     x_proj = x @ weight_ih.T + (bias_ih + bias_hh)  # (T, B, 4H)
 
     gates = np.empty((seq_len, batch, 4 * hidden_size), dtype=dtype)
+    unclipped = np.ones_like(gates)
     cell = np.empty((seq_len, batch, hidden_size), dtype=dtype)
     hidden = np.empty_like(cell)
     cell_prev = np.empty_like(cell)
     hidden_prev = np.empty_like(cell)
 
     act = ACTIVATIONS[activation][0]
+    p_i, p_o, p_f = np.split(peephole, 3) if peephole is not None else (0, 0, 0)
+
+    def clipped(z):
+        if clip > 0:
+            return np.clip(z, -clip, clip), (np.abs(z) < clip).astype(dtype)
+        return z, np.ones_like(z)
+
     h, c = h0, c0
     for t in _time_order(seq_len, reverse):
         pre = x_proj[t] + h @ weight_hh.T  # (B, 4H)
-        i, f, g, o = np.split(pre, 4, axis=-1)  # torch's gate order i, f, g, o
-        i, f, g, o = _sigmoid(i), _sigmoid(f), act(g), _sigmoid(o)
+        zi, zf, zg, zo = np.split(pre, 4, axis=-1)  # torch's gate order i, f, g, o
+        zi, mi = clipped(zi + p_i * c)
+        zf, mf = clipped(zf + p_f * c)
+        zg, mg = clipped(zg)
+        i, g = _sigmoid(zi), act(zg)
+        f = 1 - i if input_forget else _sigmoid(zf)
         hidden_prev[t], cell_prev[t] = h, c
         c = f * c + i * g
+        zo, mo = clipped(zo + p_o * c)
+        o = _sigmoid(zo)
         h = o * act(c)
         gates[t] = np.concatenate((i, f, g, o), axis=-1)
+        unclipped[t] = np.concatenate((mi, mf, mg, mo), axis=-1)
         cell[t], hidden[t] = c, h
 
     return {"gates": gates, "cell": cell, "hidden": hidden,
-            "cell_prev": cell_prev, "hidden_prev": hidden_prev}
+            "cell_prev": cell_prev, "hidden_prev": hidden_prev, "unclipped": unclipped}
 
 
 def _direction_backward(d_hidden, dh_last, dc_last, x, step, weight_ih, weight_hh, reverse,
-                        activation="tanh"):
+                        activation="tanh", peephole=None, input_forget=False):
     """BPTT of one direction of one layer.
 
     Shapes: ``d_hidden (T, B, H)`` the gradient reaching this direction's outputs,
     ``dh_last, dc_last (B, H)`` the gradients of its final states, ``x (T, B, I_k)`` its input,
     ``step`` its forward dict. Returns ``dx (T, B, I_k)``, ``dh0, dc0 (B, H)``,
-    ``d_weight_ih (4H, I_k)``, ``d_weight_hh (4H, H)``, ``d_bias (4H,)``.
+    ``d_weight_ih (4H, I_k)``, ``d_weight_hh (4H, H)``, ``d_bias (4H,)`` and ``d_peephole``
+    ``(3H,)`` (None without peepholes).
     """
     seq_len, batch, hidden_size = d_hidden.shape
     d_gates = np.empty_like(step["gates"])  # (T, B, 4H): gradient of the pre-activations
+    p_i, p_o, p_f = np.split(peephole, 3) if peephole is not None else (0, 0, 0)
+    d_p_i = d_p_o = d_p_f = 0
 
     act, act_grad = ACTIVATIONS[activation]
     dh, dc = dh_last, dc_last  # gradients flowing into the state after the current step
     for t in reversed(list(_time_order(seq_len, reverse))):
         i, f, g, o = np.split(step["gates"][t], 4, axis=-1)
-        c = step["cell"][t]
+        mi, mf, mg, mo = np.split(step["unclipped"][t], 4, axis=-1)
+        c, c_prev = step["cell"][t], step["cell_prev"][t]
         act_c = act(c)
         dh = dh + d_hidden[t]
-        dc = dc + dh * o * act_grad(c)
-        d_i = dc * g * i * (1 - i)
-        d_f = dc * step["cell_prev"][t] * f * (1 - f)
-        d_g = dc * i * act_grad(g, activated=True)
-        d_o = dh * act_c * o * (1 - o)
+        d_o = dh * act_c * o * (1 - o) * mo
+        dc = dc + dh * o * act_grad(c) + d_o * p_o  # o sees c_t through its peephole
+        d_g = dc * i * act_grad(g, activated=True) * mg
+        grad_i, grad_f = dc * g, dc * c_prev
+        if input_forget:  # f = 1 - i
+            grad_i, grad_f = grad_i - grad_f, np.zeros_like(grad_f)
+        d_i = grad_i * i * (1 - i) * mi
+        d_f = grad_f * f * (1 - f) * mf
         d_gates[t] = np.concatenate((d_i, d_f, d_g, d_o), axis=-1)
+        d_p_i = d_p_i + (d_i * c_prev).sum(axis=0)
+        d_p_f = d_p_f + (d_f * c_prev).sum(axis=0)
+        d_p_o = d_p_o + (d_o * c).sum(axis=0)
         dh = d_gates[t] @ weight_hh  # (B, H): into the state before this step
-        dc = dc * f
+        dc = dc * f + d_i * p_i + d_f * p_f
 
     # The weight gradients as single products over all steps, after the loop.
     d_gates_flat = d_gates.reshape(seq_len * batch, 4 * hidden_size)
@@ -346,7 +397,11 @@ def _direction_backward(d_hidden, dh_last, dc_last, x, step, weight_ih, weight_h
     d_weight_hh = d_gates_flat.T @ step["hidden_prev"].reshape(seq_len * batch, hidden_size)
     d_bias = d_gates_flat.sum(axis=0)
     dx = d_gates @ weight_ih
-    return dx, dh, dc, d_weight_ih, d_weight_hh, d_bias
+    d_peephole = None
+    if peephole is not None:
+        d_peephole = np.concatenate([np.broadcast_to(d, (hidden_size,))
+                                     for d in (d_p_i, d_p_o, d_p_f)]).astype(x.dtype)
+    return dx, dh, dc, d_weight_ih, d_weight_hh, d_bias, d_peephole
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -394,7 +449,7 @@ def _direction_suffixes(bidirectional):
     return ("", "_reverse") if bidirectional else ("",)
 
 
-def _param_shapes(input_size, hidden_size, num_layers, bidirectional):
+def _param_shapes(input_size, hidden_size, num_layers, bidirectional, peepholes=False):
     """Name -> shape, in the order of :func:`param_names`."""
     num_directions = 2 if bidirectional else 1
     shapes = {}
@@ -405,6 +460,8 @@ def _param_shapes(input_size, hidden_size, num_layers, bidirectional):
             shapes[f"weight_hh_l{layer}{suffix}"] = (4 * hidden_size, hidden_size)
             shapes[f"bias_ih_l{layer}{suffix}"] = (4 * hidden_size,)
             shapes[f"bias_hh_l{layer}{suffix}"] = (4 * hidden_size,)
+            if peepholes:
+                shapes[f"peephole_l{layer}{suffix}"] = (3 * hidden_size,)
     return shapes
 
 

@@ -33,13 +33,24 @@ class LSTMLayer:
         Keras's ``activation``: the function of the candidate gate and of the cell output,
         ``h = o * act(c)``. torch.nn.LSTM always uses tanh.
 
+    peepholes : bool, default False
+        ONNX's peephole connections: ``i`` and ``f`` also see ``p * c_{t-1}``, ``o`` sees
+        ``p * c_t``; parameters ``peephole_l{k}[_reverse]`` (3H) in ONNX's order i, o, f.
+    clip : float or None, default None
+        ONNX's cell clip: every activation's argument is clipped to ``[-clip, clip]``.
+    input_forget : bool, default False
+        ONNX's coupled gates: ``f = 1 - i`` (the f rows of the weights are unused).
+    reverse : bool, default False
+        With one direction, run it backwards over the sequence (ONNX's ``direction="reverse"``).
+
     Parameters live in one contiguous buffer; ``parameters()`` yields ``(name, view)`` with
     PyTorch's names (``weight_ih_l0 (4H, I)``, ``weight_hh_l0 (4H, H)``, ``bias_ih_l0``,
     ``bias_hh_l0``, ``..._reverse``); ``grads`` holds views of the same names after ``backward``.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 batch_first=False, dtype=np.float32, seed=None, activation="tanh"):
+                 batch_first=False, dtype=np.float32, seed=None, activation="tanh",
+                 peepholes=False, clip=None, input_forget=False, reverse=False):
         self.input_size = check_positive_int(input_size, "input_size")
         self.hidden_size = check_positive_int(hidden_size, "hidden_size")
         self.num_layers = check_positive_int(num_layers, "num_layers")
@@ -50,8 +61,23 @@ class LSTMLayer:
             raise ValueError(f"activation: expected one of {sorted(_core.ACTIVATIONS)}, got "
                              f"{activation!r}")
         self.activation = activation
+        self.peepholes = bool(peepholes)
+        if clip is not None:
+            try:
+                clip = float(clip)
+            except (TypeError, ValueError):
+                raise TypeError(f"clip: expected a positive number or None, got {clip!r}") \
+                    from None
+            if not (clip > 0 and np.isfinite(clip)):
+                raise ValueError(f"clip: expected a positive number or None, got {clip}")
+        self.clip = clip
+        self.input_forget = bool(input_forget)
+        self.reverse = bool(reverse)
+        if self.reverse and self.bidirectional:
+            raise ValueError("reverse: a bidirectional layer already runs both ways; reverse=True "
+                             "is for one direction")
         self.num_directions = 2 if self.bidirectional else 1
-        self._names = param_names(self.num_layers, self.bidirectional)
+        self._names = param_names(self.num_layers, self.bidirectional, self.peepholes)
         self._shapes = {name: self._shape_of(name) for name in self._names}
         size = sum(int(np.prod(s)) for s in self._shapes.values())
         self._flat = np.zeros(size, self.dtype)
@@ -81,7 +107,9 @@ class LSTMLayer:
     def __repr__(self):
         extra = "".join(f", {k}={v!r}" for k, v, default in (
             ("num_layers", self.num_layers, 1), ("bidirectional", self.bidirectional, False),
-            ("batch_first", self.batch_first, False), ("activation", self.activation, "tanh"))
+            ("batch_first", self.batch_first, False), ("activation", self.activation, "tanh"),
+            ("peepholes", self.peepholes, False), ("clip", self.clip, None),
+            ("input_forget", self.input_forget, False), ("reverse", self.reverse, False))
             if v != default)
         return (f"LSTMLayer({self.input_size}, {self.hidden_size}{extra}, "
                 f"dtype={np.dtype(self.dtype).name})")
@@ -94,6 +122,8 @@ class LSTMLayer:
             return (G, in_size)
         if name.startswith("weight_hh"):
             return (G, H)
+        if name.startswith("peephole"):
+            return (3 * H,)
         return (G,)
 
     @staticmethod
@@ -101,6 +131,16 @@ class LSTMLayer:
         """weight_ih, weight_hh, bias_ih, bias_hh names of one layer and direction."""
         sfx = f"_l{layer}" + ("_reverse" if direction else "")
         return tuple(kind + sfx for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+    def _backwards(self, direction):
+        """Whether this direction runs from the last step to the first."""
+        return direction == 1 or self.reverse
+
+    def _extras(self, layer, direction):
+        """The ONNX cell extras of one layer and direction as seq_forward keywords."""
+        sfx = f"_l{layer}" + ("_reverse" if direction else "")
+        return {"peephole": self._params["peephole" + sfx] if self.peepholes else None,
+                "clip": self.clip or 0.0, "input_forget": self.input_forget}
 
     def _views(self, flat):
         views, start = {}, 0
@@ -208,14 +248,15 @@ class LSTMLayer:
                     _core.seq_forward(out_flat[d * H:], D * H, cell.reshape(-1),
                                       gates.reshape(-1), c_last, w_t, inp_flat, h0_k, c0_k,
                                       w_ih.reshape(-1), w_hh.reshape(-1), bias, T, B, in_size, H,
-                                      d == 1, act)
+                                      self._backwards(d), act, **self._extras(layer, d))
                     layer_cache.append((gates, cell, h0_k, c0_k))
                 else:
                     starts = range(0, T, chunk)
-                    for n_done, t0 in enumerate(reversed(starts) if d else starts):
+                    back = self._backwards(d)
+                    for n_done, t0 in enumerate(reversed(starts) if back else starts):
                         t1 = min(T, t0 + chunk)
                         if n_done:  # the state the previous chunk ended in
-                            edge = t1 if d else t0 - 1
+                            edge = t1 if back else t0 - 1
                             h_in = np.ascontiguousarray(out[edge, :, d * H:(d + 1) * H])
                             h_in, c_in = h_in.reshape(-1), c_last
                         else:
@@ -224,8 +265,9 @@ class LSTMLayer:
                                           gates, c_last, w_t,
                                           inp_flat[t0 * B * in_size:t1 * B * in_size], h_in,
                                           c_in, w_ih.reshape(-1), w_hh.reshape(-1), bias,
-                                          t1 - t0, B, in_size, H, d == 1, act)
-                h_n[k] = out[0 if d else T - 1, :, d * H:(d + 1) * H]
+                                          t1 - t0, B, in_size, H, back, act,
+                                          **self._extras(layer, d))
+                h_n[k] = out[0 if self._backwards(d) else T - 1, :, d * H:(d + 1) * H]
             if training:
                 caches.append((inp, out, layer_cache))
             inp = out
@@ -282,7 +324,9 @@ class LSTMLayer:
                     inp.reshape(-1), h0_k, c0_k, out.reshape(-1)[d * H:], D * H,
                     cell.reshape(-1), gates.reshape(-1),
                     self._params[n_w_ih].reshape(-1), self._params[n_w_hh].reshape(-1),
-                    T, B, in_size, H, d == 1, _core.ACTIVATIONS[self.activation])
+                    T, B, in_size, H, self._backwards(d), _core.ACTIVATIONS[self.activation],
+                    d_peephole=self.grads[n_b_hh.replace("bias_hh", "peephole")]
+                    if self.peepholes else None, **self._extras(layer, d))
                 self.grads[n_b_hh][...] = dbias  # both biases enter as their sum
                 d_in += dx_d
             d_out = d_in
