@@ -27,7 +27,8 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = ["LSTM", "LSTMLayer", "LSTMRegressor", "lstm_step", "trace", "Trace", "reference",
            "GATE_ORDER",
-           "NonFiniteLossError", "set_blas_enabled", "blas_enabled", "save", "load",
+           "NonFiniteLossError", "set_blas_enabled", "blas_enabled", "save", "load", "to_onnx",
+           "from_onnx",
            "__version__"]
 
 
@@ -39,4 +40,7 @@ def __getattr__(name):
     if name in ("save", "load"):
         from . import io
         return getattr(io, name)
+    if name in ("to_onnx", "from_onnx"):
+        from . import onnx_io
+        return getattr(onnx_io, name)
     raise AttributeError(f"module 'fastlstm' has no attribute {name!r}")
