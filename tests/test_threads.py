@@ -1,0 +1,77 @@
+"""Threads: the kernels release the GIL, models used from several threads give the results of a
+sequential run, and the thread counts of BLAS and OpenMP do not change the numbers."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import fastlstm
+
+
+def _train_step(seed):
+    layer = fastlstm.LSTMLayer(4, 16, 2, bidirectional=True, dtype=np.float64, seed=seed)
+    x = np.random.default_rng(seed).standard_normal((30, 8, 4))
+    y, _ = layer.forward(x)
+    dx, _ = layer.backward(np.cos(y))
+    return y, dx, layer._grad_flat.copy()
+
+
+def test_separate_models_in_threads_equal_a_sequential_run():
+    seeds = list(range(8))
+    sequential = [_train_step(s) for s in seeds]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(_train_step, seeds))
+    for a, b in zip(sequential, threaded):
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)
+
+
+def test_shared_model_inference_in_threads_equals_a_sequential_run():
+    layer = fastlstm.LSTMLayer(3, 24, 2, dtype=np.float32, seed=0)
+    inputs = [np.random.default_rng(k).standard_normal((40, 1 + k, 3)).astype(np.float32)
+              for k in range(12)]
+    sequential = [layer.forward(x, training=False) for x in inputs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(lambda x: layer.forward(x, training=False), inputs))
+    for (y1, (h1, c1)), (y2, (h2, c2)) in zip(sequential, threaded):
+        np.testing.assert_array_equal(y1, y2)
+        np.testing.assert_array_equal(c1, c2)
+
+
+def test_forward_releases_the_gil():
+    """While one thread is inside a long forward pass, Python code in another thread keeps
+    running: the longest pause of a busy loop stays far below the call's duration."""
+    layer = fastlstm.LSTMLayer(8, 128, dtype=np.float64, seed=0)
+    x = np.random.default_rng(0).standard_normal((30000, 1, 8))
+    start = time.perf_counter()
+    layer.forward(x, training=False)
+    duration = time.perf_counter() - start
+    if duration < 0.05:
+        pytest.skip("the call is too short on this machine to observe")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(layer.forward, x, training=False)
+        stamps = [time.perf_counter()]
+        while not future.done():
+            stamps.append(time.perf_counter())
+        future.result()
+    gaps = np.diff(stamps)
+    assert len(stamps) > 100 and gaps.max() < duration / 2, (gaps.max(), duration)
+
+
+def test_thread_counts_do_not_change_the_results():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    # batch 80 runs the per-step product on BLAS, H=132 at batch 20 on threaded packed panels
+    cases = [(fastlstm.LSTMLayer(6, 40, dtype=np.float64, seed=0), (12, 80, 6)),
+             (fastlstm.LSTMLayer(6, 132, dtype=np.float64, seed=0), (5, 20, 6))]
+    for layer, shape in cases:
+        x = np.random.default_rng(1).standard_normal(shape)
+        y_default, _ = layer.forward(x)
+        dx_default = layer.backward(np.ones_like(y_default))[0]
+        with threadpoolctl.threadpool_limits(1):
+            y_one, _ = layer.forward(x)
+            dx_one = layer.backward(np.ones_like(y_one))[0]
+        # OpenMP splits whole output panels (bit-identical); BLAS may split sums differently
+        np.testing.assert_allclose(y_one, y_default, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(dx_one, dx_default, rtol=1e-12, atol=1e-14)
