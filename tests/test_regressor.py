@@ -103,12 +103,13 @@ def test_grid_search_with_time_series_split_and_pipeline():
     assert search.predict(X2).shape == (90,)
 
 
-def test_non_finite_loss_stops_with_clear_error():
+def test_non_finite_loss_stops_with_clear_error_keeping_finite_weights():
     X, y = _sine_windows(40)
     est = LSTMRegressor(hidden_size=4, epochs=5, standardize=False, optimizer="sgd",
                         learning_rate=1e30, random_state=0)
     with pytest.raises(NonFiniteLossError, match="learning_rate"):
         est.fit(X, y * 1e30)
+    assert np.isfinite(est.lstm_._flat).all() and np.isfinite(est.head_.flat).all()
 
 
 @pytest.mark.parametrize("kwargs, match", [

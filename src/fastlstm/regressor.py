@@ -190,6 +190,7 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
         monitor = "val_loss" if n_val else "loss"
         best, best_params, wait = np.inf, None, 0
         self.best_epoch_ = -1
+        last_finite = [np.empty_like(p) for p in params]
         bar = self._progress_bar()
         try:
             for epoch in range(self.epochs):
@@ -204,7 +205,16 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
                             "model keeps the weights of the last finite update (try a smaller "
                             "learning_rate, clip_norm, or standardize=True)")
                     self._backward(d_pred)
+                    for kept, p in zip(last_finite, params):
+                        kept[...] = p
                     optimizer.step(params, grads)
+                    if not all(np.isfinite(p).all() for p in params):
+                        for kept, p in zip(last_finite, params):
+                            p[...] = kept
+                        raise _core.NonFiniteLossError(
+                            f"LSTMRegressor.fit: an update in epoch {epoch} made weights NaN or "
+                            "infinite; the model keeps the weights before it (try a smaller "
+                            "learning_rate, clip_norm, or standardize=True)")
                     total += loss * len(idx)
                 self.history_["loss"].append(total / len(Xs_train))
                 if n_val:
