@@ -157,3 +157,19 @@ def rng(request):
     """A NumPy Generator seeded from the test's name, so each test draws its own stable data."""
     seed = sum(map(ord, request.node.nodeid)) % (2**32)
     return np.random.default_rng(seed)
+
+
+def numerical_gradient(f, array, eps=1e-6):
+    """Central differences of the scalar f() with respect to every element of ``array``
+    (perturbed in place and restored)."""
+    grad = np.empty_like(array)
+    flat, grad_flat = array.reshape(-1), grad.reshape(-1)
+    for k in range(flat.size):
+        saved = flat[k]
+        flat[k] = saved + eps
+        plus = f()
+        flat[k] = saved - eps
+        minus = f()
+        flat[k] = saved
+        grad_flat[k] = (plus - minus) / (2 * eps)
+    return grad

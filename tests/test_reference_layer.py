@@ -8,6 +8,7 @@ whole-sequence run, and, where torch is installed, ``torch.nn.LSTM`` with the sa
 import numpy as np
 import pytest
 
+from conftest import numerical_gradient
 from fastlstm._reference_layer import (
     init_params,
     lstm_layer_backward,
@@ -63,22 +64,6 @@ def relative_error(expected, actual):
     """Norm-wise relative error, safe when both are zero."""
     scale = max(np.linalg.norm(expected), np.linalg.norm(actual), 1e-300)
     return np.linalg.norm(expected - actual) / scale
-
-
-def numerical_gradient(f, array, eps=1e-6):
-    """Central differences of the scalar f() with respect to every element of ``array``
-    (perturbed in place and restored)."""
-    grad = np.empty_like(array)
-    flat, grad_flat = array.reshape(-1), grad.reshape(-1)
-    for k in range(flat.size):
-        saved = flat[k]
-        flat[k] = saved + eps
-        plus = f()
-        flat[k] = saved - eps
-        minus = f()
-        flat[k] = saved
-        grad_flat[k] = (plus - minus) / (2 * eps)
-    return grad
 
 
 # --- names and initialisation -----------------------------------------------------------------

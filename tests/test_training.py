@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import numerical_gradient
 
 from fastlstm.training import (
     SGD,
@@ -16,20 +17,6 @@ from fastlstm.training import (
     make_optimizer,
     mse_loss,
 )
-
-
-def _numeric_grad(f, arr, eps=1e-6):
-    g = np.empty_like(arr)
-    flat, gf = arr.reshape(-1), g.reshape(-1)
-    for k in range(flat.size):
-        saved = flat[k]
-        flat[k] = saved + eps
-        plus = f()
-        flat[k] = saved - eps
-        minus = f()
-        flat[k] = saved
-        gf[k] = (plus - minus) / (2 * eps)
-    return g
 
 
 def test_dense_and_mse_gradients_match_finite_differences():
@@ -44,10 +31,10 @@ def test_dense_and_mse_gradients_match_finite_differences():
     value, d_pred = mse_loss(dense.forward(x), t)
     np.testing.assert_allclose(value, np.mean((x @ dense.weight.T + dense.bias - t) ** 2))
     dx = dense.backward(d_pred)
-    np.testing.assert_allclose(dx, _numeric_grad(loss, x), rtol=1e-7, atol=1e-10)
-    np.testing.assert_allclose(dense.grads["weight"], _numeric_grad(loss, dense.weight),
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(dense.grads["weight"], numerical_gradient(loss, dense.weight),
                                rtol=1e-7, atol=1e-10)
-    np.testing.assert_allclose(dense.grads["bias"], _numeric_grad(loss, dense.bias),
+    np.testing.assert_allclose(dense.grads["bias"], numerical_gradient(loss, dense.bias),
                                rtol=1e-7, atol=1e-10)
 
 

@@ -54,19 +54,10 @@ def _shape_list(text):
     return list(dict.fromkeys(names))  # drop repeats, keep the order given
 
 
-def _thread_count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
-
-
 def add_parser(subparsers):
     """Add the ``bench`` subcommand to ``subparsers`` (from ``parser.add_subparsers()``)."""
     from .benchmark import SHAPES
+    from .cli import _at_least_one  # the argument types of every subcommand
 
     shapes = "; ".join(f"{s.name} T={s.T} B={s.B} I={s.I} H={s.H} ({s.why})" for s in SHAPES)
     p = subparsers.add_parser(
@@ -87,7 +78,7 @@ def add_parser(subparsers):
                         f"{'/'.join(SLOW_REFERENCE_SHAPES)} when they are named here")
     p.add_argument("--dtype", choices=("float32", "float64", "both"), default="float32",
                    help="precision of the computation (default float32)")
-    p.add_argument("--threads", type=_thread_count, default=2, metavar="N",
+    p.add_argument("--threads", type=_at_least_one, default=2, metavar="N",
                    help="BLAS and torch threads (default 2)")
     p.add_argument("--no-torch", action="store_true", help="do not time torch even if installed")
     return p
