@@ -335,14 +335,16 @@ def _direction_forward(x, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0, revers
     for t in _time_order(seq_len, reverse):
         pre = x_proj[t] + h @ weight_hh.T  # (B, 4H)
         zi, zf, zg, zo = np.split(pre, 4, axis=-1)  # torch's gate order i, f, g, o
-        zi, mi = clipped(zi + p_i * c)
-        zf, mf = clipped(zf + p_f * c)
+        if peephole is not None:  # (0 * an infinite cell would be NaN without peepholes)
+            zi, zf = zi + p_i * c, zf + p_f * c
+        zi, mi = clipped(zi)
+        zf, mf = clipped(zf)
         zg, mg = clipped(zg)
         i, g = _sigmoid(zi), act(zg)
         f = 1 - i if input_forget else _sigmoid(zf)
         hidden_prev[t], cell_prev[t] = h, c
         c = f * c + i * g
-        zo, mo = clipped(zo + p_o * c)
+        zo, mo = clipped(zo + p_o * c if peephole is not None else zo)
         o = _sigmoid(zo)
         h = o * act(c)
         gates[t] = np.concatenate((i, f, g, o), axis=-1)

@@ -19,7 +19,7 @@ def resolve_dtype(dtype, name="dtype"):
     """np.float32 / np.float64 (or their names) -> np.dtype; anything else is a TypeError."""
     try:
         dt = np.dtype(dtype)
-    except TypeError as exc:
+    except (TypeError, ValueError, SyntaxError) as exc:  # np.dtype(",") raises SyntaxError
         raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from exc
     if dt not in FLOAT_DTYPES:
         raise TypeError(f"{name} must be float32 or float64, got {dt}")
@@ -57,7 +57,8 @@ def to_array(value, name, dtype=None):
         dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else np.dtype(np.float64)
         if kind == "f" and arr.dtype.itemsize < 4:
             dtype = np.dtype(np.float32)
-    return np.ascontiguousarray(arr, dtype=dtype)
+    # aligned as well as contiguous: the kernels load whole elements (unaligned views copied)
+    return np.require(arr, dtype=dtype, requirements=["C", "A"])
 
 
 def shape_str(shape):
@@ -121,4 +122,4 @@ def as_sequence(value, name, features, dtype, min_len=1):
         raise ValueError(f"{name}: expected {length} time steps of {features} value(s) each, "
                          f"shape ({length}, {features}), got an array of shape "
                          f"{shape_str(arr.shape)}")
-    return np.ascontiguousarray(arr)
+    return np.require(arr, requirements=["C", "A"])

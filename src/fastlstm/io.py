@@ -76,7 +76,8 @@ def load(path):
             raise ValueError(f"{path}: holds pickled objects; fastlstm files never do and "
                              "are not loaded with pickle") from None
         raise ValueError(f"{path}: not a readable fastlstm file ({exc})") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, NotImplementedError,
+            RuntimeError) as exc:  # zipfile: unknown compression, encrypted entries
         raise ValueError(f"{path}: not a readable fastlstm file (truncated or corrupted: "
                          f"{exc})") from None
     missing = [m for m in _META if m not in files]
@@ -150,7 +151,8 @@ def _layer_config(layer):
     return {"input_size": layer.input_size, "hidden_size": layer.hidden_size,
             "num_layers": layer.num_layers, "bidirectional": layer.bidirectional,
             "batch_first": layer.batch_first, "dtype": np.dtype(layer.dtype).name,
-            "activation": layer.activation}
+            "activation": layer.activation, "peepholes": layer.peepholes, "clip": layer.clip,
+            "input_forget": layer.input_forget, "reverse": layer.reverse}
 
 
 def _export_regressor(est):
@@ -211,7 +213,10 @@ def _build_layer(config):
 
     return LSTMLayer(config["input_size"], config["hidden_size"], config["num_layers"],
                      bidirectional=config["bidirectional"], batch_first=config["batch_first"],
-                     dtype=config["dtype"], activation=config["activation"])
+                     dtype=config["dtype"], activation=config["activation"],
+                     peepholes=config.get("peepholes", False), clip=config.get("clip"),
+                     input_forget=config.get("input_forget", False),
+                     reverse=config.get("reverse", False))
 
 
 def _fill_layer(layer, arrays, prefix=""):

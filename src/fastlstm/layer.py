@@ -68,8 +68,10 @@ class LSTMLayer:
             except (TypeError, ValueError):
                 raise TypeError(f"clip: expected a positive number or None, got {clip!r}") \
                     from None
-            if not (clip > 0 and np.isfinite(clip)):
-                raise ValueError(f"clip: expected a positive number or None, got {clip}")
+            # positive in the layer's own dtype too (a float32 clip below ~1e-45 would be 0)
+            if not (clip > 0 and np.isfinite(clip) and self.dtype.type(clip) > 0):
+                raise ValueError(f"clip: expected a positive number (in {self.dtype.name}) or "
+                                 f"None, got {clip}")
         self.clip = clip
         self.input_forget = bool(input_forget)
         self.reverse = bool(reverse)

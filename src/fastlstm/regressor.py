@@ -377,6 +377,7 @@ def _keras_init(layer, rng):
 
 
 def _scale(std):
-    """Standard deviations as divisors: constant features (std 0) are left unscaled."""
+    """Standard deviations as divisors: constant features (std 0, or so small that dividing by
+    them would overflow float32, as from rounding noise) are left unscaled."""
     std = np.asarray(std, dtype=np.float64)
-    return np.where(std > 0, std, 1.0)
+    return np.where(std > 1e-30, std, 1.0)

@@ -271,8 +271,9 @@ def _trace_layer(model, x, state):
             zeros = np.zeros((B, H), model.dtype)
             values = dict(
                 inputs=inp, **_split_gates(gates, H), cell=cell, hidden=hidden,
-                cell_prev=_shifted(cell, c0[k] if c0 is not None else zeros, d == 1),
-                hidden_prev=_shifted(hidden, h0[k] if h0 is not None else zeros, d == 1))
+                cell_prev=_shifted(cell, c0[k] if c0 is not None else zeros, model._backwards(d)),
+                hidden_prev=_shifted(hidden, h0[k] if h0 is not None else zeros,
+                                     model._backwards(d)))
             if single:
                 values = {n: v[:, 0] for n, v in values.items()}
             parts[(layer, d)] = Trace(**{n: np.array(v) for n, v in values.items()},
