@@ -108,35 +108,6 @@ def _torch_runner(work, training, threads):
     return run
 
 
-def _onnx_lstm_model(work):
-    """One ONNX LSTM node (gate order i, o, f, c) holding the workload's weights as
-    initializers, with dynamic sequence and batch axes."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    s = work.shape
-    sd = work.state_dict
-    order = [0, 3, 1, 2]  # torch blocks i, f, g, o -> ONNX i, o, f, c
-
-    def reorder(a):
-        return np.concatenate([a.reshape(4, s.H, -1)[j] for j in order]).reshape(a.shape)
-
-    W = reorder(sd["weight_ih_l0"])[None].astype(np.float32)
-    R = reorder(sd["weight_hh_l0"])[None].astype(np.float32)
-    Bias = np.concatenate([reorder(sd["bias_ih_l0"]), reorder(sd["bias_hh_l0"])])[None]
-    inits = [numpy_helper.from_array(a.astype(np.float32), n)
-             for a, n in ((W, "W"), (R, "R"), (Bias, "B"))]
-    node = helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y"], hidden_size=s.H)
-    graph = helper.make_graph(
-        [node], "lstm",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "N", s.I])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["T", 1, "N", s.H])],
-        initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
-    model.ir_version = 8  # readable by every onnxruntime since 1.10
-    return model
-
-
 def _onnxruntime_runner(work, training, threads):
     import onnxruntime as ort
 
@@ -145,12 +116,19 @@ def _onnxruntime_runner(work, training, threads):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(_onnx_lstm_model(work).SerializeToString(), opts,
+    from .layer import LSTMLayer
+    from .onnx_io import to_onnx
+
+    s = work.shape
+    layer = LSTMLayer(s.I, s.H, dtype=np.float32)
+    layer.load_state_dict(work.state_dict)
+    opts.log_severity_level = 3  # the optional h0/c0 inputs draw a warning by design
+    sess = ort.InferenceSession(to_onnx(layer).SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
-    feed = {"X": work.x}
+    feed = {"x": work.x}
 
     def run():
-        return sess.run(None, feed)[0][:, 0]
+        return sess.run(None, feed)[0]
     return run
 
 
