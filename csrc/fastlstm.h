@@ -8,16 +8,30 @@
  *
  * Layout: every matrix is row-major and contiguous in its rows; a leading dimension
  * (`ld_*`) gives the distance between rows where a buffer may be a view into a wider one
- * (the seed model's W acts on [h, x], so its W_hh and W_ih are column blocks of one matrix).
+ * (the seed model's W acts on [h, x], so its W_hh and W_ih are column blocks of one matrix;
+ * a bidirectional layer's outputs interleave the two directions in rows of 2H).
  *
  * Gate order, everywhere in this library: i, f, g, o (PyTorch's). A buffer of G = 4H values per
  * row holds the input gate in [0, H), the forget gate in [H, 2H), the candidate in [2H, 3H)
  * and the output gate in [3H, 4H).
  *
+ * Where the code lives (docs/architecture.md has the whole picture):
+ *   engine.c     one translation unit per ISA path and float width, the body of every kernel:
+ *                fl_simd.h (vector type), fl_math.h (exp, sigmoid, tanh), fl_gemm.h (packing and
+ *                the blocked product), fl_gates.h (the gate math, forward beside backward),
+ *                fl_seq.h (the sequence loops and their threads).
+ *   dispatch.c   picks the ISA path once (CPU features, FASTLSTM_ISA through fl_select_isa),
+ *                and holds the entry points below; seed.c the notebook model; naive.c the plain
+ *                reference GEMM.
+ *
  * Rules the kernels keep: they never allocate (the caller hands every buffer, described below as
  * "kept" when forward writes it for backward, "scratch" when its content is dead afterwards),
- * never print, never exit, hold no global mutable state, and return an fl_status. They run
- * without the GIL; two threads may run two models, or inference on one model, at once.
+ * never print, never exit, hold no mutable global state (the chosen ISA path is read-only after
+ * fl_select_isa, and every call names the path its packed weights were made for), and return an
+ * fl_status. They run without the GIL; two threads may run two models, or inference on one
+ * model, at once. Threads: each sequence call opens one OpenMP team (when built with OpenMP) of
+ * at most fl_exec.threads threads and splits outputs, never sums, between them, so the results
+ * do not depend on the thread count.
  */
 #ifndef FASTLSTM_H
 #define FASTLSTM_H
@@ -32,6 +46,7 @@ typedef enum fl_status {
     FL_OK = 0,
     FL_ERR_ARG = 1,        /* a size or pointer the caller should have validated */
     FL_ERR_NONFINITE = 2,  /* training produced a NaN/inf loss; weights were left unchanged */
+    FL_ERR_ISA = 3,        /* an ISA path this build or this CPU does not have */
 } fl_status;
 
 /* The sigmoid used by the gates. The seed class clips its argument to [-15, 15] (its
@@ -42,28 +57,63 @@ enum fl_sigmoid { FL_SIGMOID_EXACT = 0, FL_SIGMOID_CLIP15 = 1 };
  * `activation` argument (the gates' own activation stays the sigmoid). relu keeps NaN. */
 enum fl_activation { FL_ACT_TANH = 0, FL_ACT_RELU = 1, FL_ACT_LINEAR = 2 };
 
-/* Row-major C (m, n) = alpha * op(A) (m, k) @ op(B) (k, n) + beta * C.
- * Handed in by the caller (SciPy's BLAS through Cython); NULL means "use the plain C loops". */
-typedef void (*fl_gemm_f32)(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                            const float *a, int lda, const float *b, int ldb, float beta,
-                            float *c, int ldc);
-typedef void (*fl_gemm_f64)(int trans_a, int trans_b, int m, int n, int k, double alpha,
-                            const double *a, int lda, const double *b, int ldb, double beta,
-                            double *c, int ldc);
+/* ISA paths. Each is the same source compiled for one instruction set; a path exists in a build
+ * when the compiler targets that architecture, and runs when the CPU has the instructions. */
+enum fl_isa {
+    FL_ISA_GENERIC = 0, /* portable C, 16-byte vectors, no fused multiply-add: the reference */
+    FL_ISA_AVX2 = 1,    /* x86-64 AVX2 + FMA, 32-byte vectors */
+    FL_ISA_AVX512 = 2,  /* x86-64 AVX-512 F/BW/DQ/VL, 64-byte vectors */
+    FL_ISA_NEON = 3,    /* aarch64 NEON (Advanced SIMD) with FMA, 16-byte vectors */
+    FL_NUM_ISAS = 4
+};
 
-/* Scratch values fl_seed_backward needs for a sequence of T steps. */
-long long fl_seed_workspace_size(int T, int I, int H, int O);
-/* Dispatch limits of the sequence kernels (lstm_impl.h, use_packed): process-wide, read on
- * every call; set only through fl_set_tuning, for tuning benchmarks. */
+/* How a sequence call splits its recurrence between threads. */
+enum fl_split {
+    FL_SPLIT_AUTO = 0,   /* by the shape (fl_plan in fl_seq.h) */
+    FL_SPLIT_BATCH = 1,  /* each thread carries its rows through every step: no barrier */
+    FL_SPLIT_UNITS = 2,  /* each thread owns hidden units (their four gates): a barrier a step */
+    FL_SPLIT_SERIAL = 3, /* one thread for the recurrence */
+};
+
+/* How to run one call: the ISA path (the one its packed weights were made for), the most
+ * threads it may use, and the split (FL_SPLIT_AUTO except in tests and tuning runs). */
 typedef struct {
-    long long packed_max_rows;  /* the packed kernel below this many rows (batch) ... */
-    long long packed_max_bytes; /* ... for weights up to this size */
-} fl_tuning_t;
-extern fl_tuning_t fl_tuning;
-void fl_set_tuning(long long packed_max_rows, long long packed_max_bytes);
+    int isa;
+    int threads;
+    int split;
+} fl_exec;
 
-/* Elements of w_t (fl_seq_forward) and dw_t (fl_seq_backward), either width. */
-long long fl_seq_workspace_size(int I, int H);
+/* Sizes of one layer and direction over one call. */
+typedef struct {
+    int T, B, I, H;
+} fl_dims;
+
+/* The cell of one layer and direction: direction, sigmoid, activation and ONNX's extras
+ *   i = sig(.. + p_i c_{t-1}),  f = sig(.. + p_f c_{t-1})  (or 1 - i with input_forget),
+ *   o = sig(.. + p_o c_t),  every activation's argument clipped to [-clip, clip] if clip > 0
+ * (the peephole vector itself is in the weights). */
+typedef struct {
+    int reverse;        /* 1: t = T-1 .. 0 (the backward direction); buffers stay indexed by t */
+    int sigmoid;        /* enum fl_sigmoid */
+    int activation;     /* enum fl_activation */
+    int input_forget;   /* 1: f = 1 - i, the f rows of the weights are ignored */
+    double clip;        /* > 0: clip the activations' arguments; 0: no clipping */
+} fl_cell;
+
+/* ISA paths: which exist in this build and run on this CPU, the one chosen by default, and the
+ * name of each ("generic", "avx2", "avx512", "neon"); fl_isa_by_name gives -1 for an unknown
+ * name. fl_openmp: 1 when built with OpenMP. fl_max_threads: OpenMP's current default team size
+ * (what OMP_NUM_THREADS or threadpoolctl set), 1 without OpenMP. */
+int fl_isa_compiled(int isa);
+int fl_isa_supported(int isa);
+int fl_isa_best(void);
+const char *fl_isa_name(int isa);
+int fl_isa_by_name(const char *name);
+int fl_openmp(void);
+int fl_max_threads(void);
+
+/* Vector width in bytes of an ISA path (0 for one this build lacks). */
+int fl_isa_vector_bytes(int isa);
 
 /* The prototypes for one float width; included once per width ("real" and the name suffix
  * are macros), so float and double share one declaration as they share one body. */

@@ -1,31 +1,63 @@
-/*
- * seed_impl.h: the seed model of notebook 001 (fastlstm.LSTM) on the sequence kernels, written
- * once for `real` and compiled twice with lstm_impl.h.
- *
- * The seed's W_f, W_i, W_c, W_o (H, H+I) act on [h_{t-1}, x_t]; fastlstm.LSTM keeps them as row
- * blocks of one W (G, H+I) in gate order i, f, g, o, so W_hh is columns [0, H) and W_ih columns
- * [H, H+I) of it, both with leading dimension H+I: the sequence kernels take them as they are.
- * Math as the seed: zero initial state, clipped sigmoid, y_t = Wy h_t + by, loss
- * sum_t |y_t - target_t|^2 / 2, every gradient clipped to [-clip, clip], plain SGD.
- */
+/* seed_impl.h: the body of seed.c for one width (included twice, no include guard). */
 
-fl_status FL_FN(fl_seed_forward)(real *hidden, real *cell, real *gates, real *outputs,
-                                 real *w_t, const real *x, const real *w, const real *b,
-                                 const real *wy, const real *by, int T, int I, int H, int O,
-                                 FL_FN(fl_gemm) gemm)
+/* One sequence of the seed model: T steps, batch 1, one thread (the seed's sizes are far below
+ * what a thread team pays back). */
+static void FL_FN(seed_args)(fl_exec *ex, fl_dims *d, fl_cell *cell, FL_FN(fl_weights) *wt,
+                             int isa, const real *w, const real *b, const real *packed, int T,
+                             int I, int H)
+{
+    ex->isa = isa;
+    ex->threads = 1;
+    ex->split = FL_SPLIT_AUTO;
+    d->T = T; d->B = 1; d->I = I; d->H = H;
+    memset(cell, 0, sizeof *cell);
+    cell->sigmoid = FL_SIGMOID_CLIP15;
+    cell->activation = FL_ACT_TANH;
+    wt->w_ih = w + H; wt->ld_ih = H + I;
+    wt->w_hh = w; wt->ld_hh = H + I;
+    wt->bias = b;
+    wt->peephole = NULL;
+    wt->packed = packed;
+}
+
+fl_status FL_FN(fl_seed_forward)(int isa, real *hidden, real *cell, real *gates, real *outputs,
+                                 real *packed, const real *x, const real *w, const real *b,
+                                 const real *wy, const real *by, int T, int I, int H, int O)
 {
     if (T < 0 || I < 1 || H < 1 || O < 1 || !hidden || !cell || !gates || !x || !w || !b ||
-        !wy || !by)
+        !wy || !by || !packed)
         return FL_ERR_ARG;
-    const int K = H + I;
-    fl_status st = FL_FN(fl_seq_forward)(hidden, H, cell, gates, NULL, w_t, x, I, NULL, NULL,
-                                         w + H, K, w, K, b, T, 1, I, H, 0, FL_SIGMOID_CLIP15,
-                                         FL_ACT_TANH, NULL, gemm);
+    fl_exec ex; fl_dims d; fl_cell c; FL_FN(fl_weights) wt;
+    FL_FN(seed_args)(&ex, &d, &c, &wt, isa, w, b, packed, T, I, H);
+    fl_status st = FL_FN(fl_pack_weights)(isa, packed, &wt, I, H);
+    if (st != FL_OK) return st;
+    FL_FN(fl_fwd_bufs) f = {hidden, H, cell, gates, NULL, x, I, NULL, NULL};
+    st = FL_FN(fl_seq_forward)(&ex, &d, &c, &wt, &f);
     if (st != FL_OK || outputs == NULL) return st;
     /* outputs (T, O) = hidden (T, H) @ Wy^T + by */
-    FL_FN(fill_rows)(outputs, by, T, O);
-    FL_FN(gemm)(gemm, 0, 1, T, O, H, 1, hidden, H, wy, H, 1, outputs, O);
+    for (int t = 0; t < T; t++) memcpy(outputs + (long long)t * O, by, sizeof(real) * (size_t)O);
+    FL_FN(fl_gemm_naive)(0, 1, T, O, H, 1, hidden, H, wy, H, 1, outputs, O);
     return FL_OK;
+}
+
+fl_status FL_FN(fl_seed_pack)(int isa, real *packed, const real *w, int I, int H)
+{
+    if (!packed || !w || I < 1 || H < 1) return FL_ERR_ARG;
+    fl_exec ex; fl_dims d; fl_cell c; FL_FN(fl_weights) wt;
+    FL_FN(seed_args)(&ex, &d, &c, &wt, isa, w, w, packed, 1, I, H);
+    return FL_FN(fl_pack_weights)(isa, packed, &wt, I, H);
+}
+
+long long FL_FN(fl_seed_workspace_size)(int isa, int T, int I, int H, int O)
+{
+    const long long G = 4LL * H, K = (long long)H + I;
+    const fl_dims d = {T, 1, I, H};
+    const long long scratch = FL_FN(fl_bwd_scratch_size)(isa, &d);
+    if (scratch < 0) return -1;
+    /* err (T, O), dy (T, H), d_gates (T, G), dW (G, K), db (G), dWy (O, H), dby (O), the
+     * sequence backward's scratch: the order of the views in fl_seed_backward. */
+    return (long long)T * O + (long long)T * H + (long long)T * G + G * K + G +
+           (long long)O * H + O + scratch;
 }
 
 /* 1 when no value is NaN or inf: x * 0 is 0 for finite x and NaN otherwise. */
@@ -36,49 +68,31 @@ static int FL_FN(all_finite)(const real *v, long long n)
     return acc == 0;
 }
 
-/* Clip to [-clip, clip] in place (clip <= 0: no clipping); NaN stays NaN, as in np.clip. */
-static void FL_FN(clip)(real *grad, long long n, real clip)
-{
-    if (clip <= 0) return;
-    for (long long k = 0; k < n; k++) {
-        const real g = grad[k];
-        grad[k] = g < -clip ? -clip : (g > clip ? clip : g);
-    }
-}
-
-/* One SGD step: p -= lr * g. */
-static void FL_FN(sgd_step)(real *param, const real *grad, long long n, real lr)
-{
-    for (long long k = 0; k < n; k++) param[k] -= lr * grad[k];
-}
-
-fl_status FL_FN(fl_seed_backward)(real *w, real *b, real *wy, real *by, double *loss,
-                                  real *workspace, const real *targets, const real *x,
-                                  const real *hidden, const real *cell, const real *gates,
-                                  int T, int I, int H, int O, real lr, real clip,
-                                  FL_FN(fl_gemm) gemm)
+fl_status FL_FN(fl_seed_backward)(int isa, real *w, real *b, real *wy, real *by, double *loss,
+                                  real *workspace, const real *packed, const real *targets,
+                                  const real *x, const real *hidden, const real *cell,
+                                  const real *gates, int T, int I, int H, int O, real lr,
+                                  real clip)
 {
     if (T < 1 || I < 1 || H < 1 || O < 1 || !w || !b || !wy || !by || !loss || !workspace ||
-        !targets || !x || !hidden || !cell || !gates)
+        !targets || !x || !hidden || !cell || !gates || !packed)
         return FL_ERR_ARG;
     const int G = 4 * H, K = H + I;
     /* Workspace views, in the order fl_seed_workspace_size counts them. */
     real *err = workspace;                      /* (T, O)  y_t - target_t */
     real *dy = err + (long long)T * O;          /* (T, H)  dL/dh_t from the head */
     real *d_gates = dy + (long long)T * H;      /* (T, G) */
-    real *dh = d_gates + (long long)T * G;      /* (H) */
-    real *dc = dh + H;                          /* (H) */
-    real *dw = dc + H;                          /* (G, K) */
+    real *dw = d_gates + (long long)T * G;      /* (G, K) */
     real *db = dw + (long long)G * K;           /* (G) */
     real *dwy = db + G;                         /* (O, H) */
     real *dby = dwy + (long long)O * H;         /* (O) */
-    real *dw_t = dby + O;                       /* fl_seq_workspace_size(I, H) */
+    real *scratch = dby + O;                    /* fl_bwd_scratch_size */
 
     /* The outputs are recomputed with the current head, as the seed's backward does (they differ
      * from forward's after an update: a second backward, or a backward after train). Loss,
      * summed from the last step to the first as the seed's loop does. */
-    FL_FN(fill_rows)(err, by, T, O);
-    FL_FN(gemm)(gemm, 0, 1, T, O, H, 1, hidden, H, wy, H, 1, err, O);
+    for (int t = 0; t < T; t++) memcpy(err + (long long)t * O, by, sizeof(real) * (size_t)O);
+    FL_FN(fl_gemm_naive)(0, 1, T, O, H, 1, hidden, H, wy, H, 1, err, O);
     double total = 0;
     for (int t = T - 1; t >= 0; t--) {
         double step = 0;
@@ -92,38 +106,49 @@ fl_status FL_FN(fl_seed_backward)(real *w, real *b, real *wy, real *by, double *
     if (!isfinite(total)) return FL_ERR_NONFINITE;
 
     /* Head: dWy (O, H) = E^T H, dby = sum_t E, dY (T, H) = E (T, O) @ Wy (O, H). */
-    FL_FN(gemm)(gemm, 1, 0, O, H, T, 1, err, O, hidden, H, 0, dwy, H);
+    FL_FN(fl_gemm_naive)(1, 0, O, H, T, 1, err, O, hidden, H, 0, dwy, H);
     for (int k = 0; k < O; k++) dby[k] = 0;
     for (int t = 0; t < T; t++)
         for (int k = 0; k < O; k++) dby[k] += err[(long long)t * O + k];
-    FL_FN(gemm)(gemm, 0, 0, T, H, O, 1, err, O, wy, H, 0, dy, H);
+    FL_FN(fl_gemm_naive)(0, 0, T, H, O, 1, err, O, wy, H, 0, dy, H);
 
     /* The recurrence; dW_hh and dW_ih land in their column blocks of dW. */
-    fl_status st = FL_FN(fl_seq_backward)(NULL, I, NULL, NULL, dw + H, K, dw, K, db, d_gates, dh,
-                                          dc, dw_t, dy, H, NULL, NULL, x, I, NULL, NULL, hidden, H,
-                                          cell, gates, w + H, K, w, K, T, 1, I, H, 0, FL_ACT_TANH,
-                                          NULL, gemm);
+    fl_exec ex; fl_dims d; fl_cell c; FL_FN(fl_weights) wt;
+    FL_FN(seed_args)(&ex, &d, &c, &wt, isa, w, b, packed, T, I, H);
+    FL_FN(fl_fwd_bufs) f = {(real *)hidden, H, (real *)cell, (real *)gates, NULL, x, I, NULL, NULL};
+    FL_FN(fl_bwd_bufs) bw;
+    memset(&bw, 0, sizeof bw);
+    bw.dw_ih = dw + H; bw.ld_dw_ih = K;
+    bw.dw_hh = dw; bw.ld_dw_hh = K;
+    bw.dbias = db;
+    bw.d_gates = d_gates;
+    bw.scratch = scratch;
+    bw.dy = dy; bw.ld_dy = H;
+    fl_status st = FL_FN(fl_seq_backward)(&ex, &d, &c, &wt, &f, &bw);
     if (st != FL_OK) return st;
     /* Clip first (an infinite gradient clips to +-clip, as in the seed), then check: a NaN, or
      * an inf left by clip = none, stops before any weight changes. dW, db, dWy, dby are one
      * contiguous run of the workspace. */
     const long long n_grads = (long long)G * K + G + (long long)O * H + O;
-    FL_FN(clip)(dw, n_grads, clip);
+    if (clip > 0)
+        for (long long k = 0; k < n_grads; k++) {
+            const real g = dw[k];
+            dw[k] = g < -clip ? -clip : (g > clip ? clip : g); /* NaN stays NaN, as np.clip */
+        }
     if (!FL_FN(all_finite)(dw, n_grads)) return FL_ERR_NONFINITE;
-    FL_FN(sgd_step)(w, dw, (long long)G * K, lr);
-    FL_FN(sgd_step)(b, db, G, lr);
-    FL_FN(sgd_step)(wy, dwy, (long long)O * H, lr);
-    FL_FN(sgd_step)(by, dby, O, lr);
+    for (long long k = 0; k < (long long)G * K; k++) w[k] -= lr * dw[k];
+    for (int k = 0; k < G; k++) b[k] -= lr * db[k];
+    for (long long k = 0; k < (long long)O * H; k++) wy[k] -= lr * dwy[k];
+    for (int k = 0; k < O; k++) by[k] -= lr * dby[k];
     *loss = total / T;
     return FL_OK;
 }
 
-fl_status FL_FN(fl_seed_train)(real *w, real *b, real *wy, real *by, double *epoch_loss,
+fl_status FL_FN(fl_seed_train)(int isa, real *w, real *b, real *wy, real *by, double *epoch_loss,
                                int *done_epochs, int *done_seqs, real *hidden, real *cell,
-                               real *gates, real *w_t, real *workspace, const real *x_all,
+                               real *gates, real *packed, real *workspace, const real *x_all,
                                const real *y_all, const long long *offsets, int n_seq,
-                               int epochs, int I, int H, int O, real lr, real clip,
-                               FL_FN(fl_gemm) gemm)
+                               int epochs, int I, int H, int O, real lr, real clip)
 {
     if (n_seq < 1 || epochs < 0 || !epoch_loss || !done_epochs || !done_seqs || !offsets ||
         !x_all || !y_all)
@@ -138,12 +163,12 @@ fl_status FL_FN(fl_seed_train)(real *w, real *b, real *wy, real *by, double *epo
             const real *x = x_all + start * I;
             double loss = 0;
             /* No outputs here: backward computes them with the head it is about to update. */
-            fl_status st = FL_FN(fl_seed_forward)(hidden, cell, gates, NULL, w_t, x, w, b, wy,
-                                                  by, T, I, H, O, gemm);
+            fl_status st = FL_FN(fl_seed_forward)(isa, hidden, cell, gates, NULL, packed, x, w, b,
+                                                  wy, by, T, I, H, O);
             if (st == FL_OK)
-                st = FL_FN(fl_seed_backward)(w, b, wy, by, &loss, workspace, y_all + start * O,
-                                             x, hidden, cell, gates, T, I, H, O, lr, clip,
-                                             gemm);
+                st = FL_FN(fl_seed_backward)(isa, w, b, wy, by, &loss, workspace, packed,
+                                             y_all + start * O, x, hidden, cell, gates, T, I, H,
+                                             O, lr, clip);
             if (st != FL_OK) return st;
             total += loss;
             *done_seqs = s + 1;

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import fastlstm
+from fastlstm import _core
 
 #: The seed model's parameters, in the seed's order of appearance.
 PARAM_NAMES = ("Wf", "Wi", "Wc", "Wo", "Wy", "bf", "bi", "bc", "bo", "by")
@@ -173,3 +174,26 @@ def numerical_gradient(f, array, eps=1e-6):
         flat[k] = saved
         grad_flat[k] = (plus - minus) / (2 * eps)
     return grad
+
+
+#: The ISA paths this CPU runs (best first): the kernels' tests run on each of them.
+SUPPORTED_ISAS = tuple(_core.supported_isas())
+
+
+@pytest.fixture(params=SUPPORTED_ISAS)
+def isa(request):
+    """Run the test on one ISA path (every path this CPU has), restoring the default after."""
+    previous = _core._set_isa(request.param)
+    try:
+        yield request.param
+    finally:
+        _core._set_isa(previous)
+
+
+@pytest.fixture
+def threads():
+    """Restore fastlstm's thread setting after a test that changes it."""
+    try:
+        yield fastlstm.set_num_threads
+    finally:
+        fastlstm.set_num_threads(None)

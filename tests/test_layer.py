@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import fastlstm
+from fastlstm import _core
 from fastlstm import _reference_layer as ref
 
 CONFIGS = [  # T, B, I, H, layers, bidirectional, batch_first
@@ -30,29 +31,39 @@ def test_forward_backward_match_reference(T, B, I, H, L, bi, bf, dtype, with_sta
     _check_against_reference(T, B, I, H, L, bi, bf, dtype, with_state)
 
 
-@pytest.fixture
-def dispatch(request):
-    """Force one GEMM path of the sequence kernels, restoring the defaults afterwards."""
-    from fastlstm import _core
-
-    path, defaults = request.param, _core._get_tuning()
-    if path == "packed":
-        _core._set_tuning(1 << 40, 1 << 62)
-    elif path == "blas":
-        _core._set_tuning(0, 0)
-    else:
-        fastlstm.set_blas_enabled(False)
-    yield path
-    fastlstm.set_blas_enabled(True)
-    _core._set_tuning(*defaults)
-
-
-@pytest.mark.parametrize("dispatch", ["packed", "blas", "plain"], indirect=True)
+@pytest.mark.parametrize("split", ["auto", "batch", "units", "serial"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_every_gemm_path_matches_reference(dispatch, dtype):
-    """Batch 70 and H = 13: the packed kernel's row blocks, its one-row tail and partial panel,
-    BLAS for the per-step product, and the plain loops all give the reference's numbers."""
-    _check_against_reference(6, 70, 11, 13, 2, True, False, dtype, True)
+def test_every_path_and_split_matches_reference(split, dtype, isa):
+    """Batch 70 and H = 13 on every ISA path this CPU has and every way of splitting the
+    recurrence between threads: full and ragged register tiles (rows and units), partial
+    panels, and the reference's numbers."""
+    _check_against_reference(6, 70, 11, 13, 2, True, False, dtype, True, split=split)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(5, 70, 11, 13), (7, 3, 40, 130), (4, 1, 2, 70)])
+def test_splits_and_thread_counts_give_identical_bits(shape, dtype, isa, threads):
+    """Threads split outputs, never sums: every split and thread count gives the same bits,
+    forward (training and inference) and backward."""
+    T, B, I, H = shape
+    layer = fastlstm.LSTMLayer(I, H, 2, bidirectional=True, dtype=dtype, seed=3)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    dy = rng.standard_normal((T, B, 2 * H)).astype(dtype)
+    results = {}
+    for n_threads in (1, 2, 3):
+        threads(n_threads)
+        for split in ("auto", "batch", "units", "serial"):
+            layer._split = _core.SPLITS[split]
+            y, (h, c) = layer.forward(x)
+            dx, (dh0, dc0) = layer.backward(dy)
+            yi = layer.forward(x, training=False)[0]
+            results[(n_threads, split)] = [y, h, c, dx, dh0, dc0, yi, layer._grad_flat.copy()]
+    first_key = (1, "serial")
+    for key, arrays in results.items():
+        for name, a, b in zip(("y", "h_n", "c_n", "dx", "dh0", "dc0", "y (inference)",
+                               "grads"), arrays, results[first_key]):
+            np.testing.assert_array_equal(a, b, err_msg=f"{name}: {key} vs {first_key} ({isa})")
 
 
 @pytest.mark.parametrize("activation", ["relu", "linear"])
@@ -60,21 +71,6 @@ def test_every_gemm_path_matches_reference(dispatch, dtype):
 @pytest.mark.parametrize("T, B, I, H, L, bi, bf", [CONFIGS[2], CONFIGS[5], CONFIGS[6]])
 def test_activations_match_reference(T, B, I, H, L, bi, bf, dtype, activation):
     _check_against_reference(T, B, I, H, L, bi, bf, dtype, True, activation)
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_threaded_packed_product_matches_reference_and_one_thread(dtype):
-    """Batch 20, H = 132: the per-step product is large enough to be split between OpenMP
-    threads (when the build has OpenMP), over an odd number of 16-column panels. The result
-    equals the reference and is bit-identical to a one-thread run."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    _check_against_reference(3, 20, 5, 132, 1, True, False, dtype, True)
-    layer = fastlstm.LSTMLayer(5, 132, bidirectional=True, dtype=dtype, seed=1)
-    x = np.random.default_rng(0).standard_normal((3, 20, 5)).astype(dtype)
-    y_default = layer.forward(x, training=False)[0]
-    with threadpoolctl.threadpool_limits(1):
-        y_one = layer.forward(x, training=False)[0]
-    np.testing.assert_array_equal(y_default, y_one)
 
 
 @pytest.mark.parametrize("extras", [
@@ -109,10 +105,12 @@ def test_extras_in_chunked_inference_and_bad_values(monkeypatch):
 
 
 def _check_against_reference(T, B, I, H, L, bi, bf, dtype, with_state, activation="tanh",
-                             peepholes=False, clip=None, input_forget=False, reverse=False):
+                             peepholes=False, clip=None, input_forget=False, reverse=False,
+                             split="auto"):
     layer = fastlstm.LSTMLayer(I, H, L, bidirectional=bi, batch_first=bf, dtype=dtype, seed=3,
                                activation=activation, peepholes=peepholes, clip=clip,
                                input_forget=input_forget, reverse=reverse)
+    layer._split = _core.SPLITS[split]
     params = {k: v.astype(np.float64) for k, v in layer.state_dict().items()}
     rng = np.random.default_rng(1)
     D = 2 if bi else 1

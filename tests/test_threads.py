@@ -1,5 +1,5 @@
 """Threads: the kernels release the GIL, models used from several threads give the results of a
-sequential run, and the thread counts of BLAS and OpenMP do not change the numbers."""
+sequential run, and the thread count does not change the numbers."""
 
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -60,18 +60,24 @@ def test_forward_releases_the_gil():
     assert len(stamps) > 100 and gaps.max() < duration / 2, (gaps.max(), duration)
 
 
-def test_thread_counts_do_not_change_the_results():
+def test_thread_counts_do_not_change_the_results(threads):
+    """fastlstm.set_num_threads and OpenMP's default (threadpoolctl's limit) both set the team
+    size, and the team splits outputs, never sums: the bits do not change."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    # batch 80 runs the per-step product on BLAS, H=132 at batch 20 on threaded packed panels
     cases = [(fastlstm.LSTMLayer(6, 40, dtype=np.float64, seed=0), (12, 80, 6)),
              (fastlstm.LSTMLayer(6, 132, dtype=np.float64, seed=0), (5, 20, 6))]
     for layer, shape in cases:
+        threads(None)  # the default: OpenMP's team size
         x = np.random.default_rng(1).standard_normal(shape)
         y_default, _ = layer.forward(x)
         dx_default = layer.backward(np.ones_like(y_default))[0]
         with threadpoolctl.threadpool_limits(1):
+            assert fastlstm.get_num_threads() == 1 or not fastlstm.config()["openmp"]
             y_one, _ = layer.forward(x)
             dx_one = layer.backward(np.ones_like(y_one))[0]
-        # OpenMP splits whole output panels (bit-identical); BLAS may split sums differently
-        np.testing.assert_allclose(y_one, y_default, rtol=1e-13, atol=1e-15)
-        np.testing.assert_allclose(dx_one, dx_default, rtol=1e-12, atol=1e-14)
+        threads(2)
+        y_two, _ = layer.forward(x)
+        dx_two = layer.backward(np.ones_like(y_two))[0]
+        for y, dx in ((y_one, dx_one), (y_two, dx_two)):
+            np.testing.assert_array_equal(y, y_default)
+            np.testing.assert_array_equal(dx, dx_default)

@@ -15,7 +15,8 @@
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import reference
-from ._core import NonFiniteLossError, blas_enabled, set_blas_enabled
+from ._core import NonFiniteLossError, get_num_threads, set_num_threads
+from ._config import config, show_config
 from .layer import LSTMLayer
 from .lstm import GATE_ORDER, LSTM, lstm_step
 from .tracing import Trace, trace
@@ -27,7 +28,8 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = ["LSTM", "LSTMLayer", "LSTMRegressor", "lstm_step", "trace", "Trace", "reference",
            "GATE_ORDER",
-           "NonFiniteLossError", "set_blas_enabled", "blas_enabled", "save", "load", "to_onnx",
+           "NonFiniteLossError", "set_num_threads", "get_num_threads", "config", "show_config",
+           "save", "load", "to_onnx",
            "from_onnx",
            "__version__"]
 

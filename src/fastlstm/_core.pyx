@@ -5,64 +5,23 @@ Buffers in (flat, C-contiguous, already validated and allocated by the Python cl
 released around each kernel call, status codes turned into exceptions in one place (`_check`).
 Sizes are checked once more here against the buffers so that no call can read or write out of
 bounds even if a caller above forgot a check.
+
+Process-wide choices live here and nowhere else: the ISA path (chosen at import: the best the
+CPU has, or the environment variable FASTLSTM_ISA) and the thread count (set_num_threads; by
+default OpenMP's, which follows OMP_NUM_THREADS and threadpoolctl). Every kernel call is handed
+both explicitly, so the C side holds no mutable state.
 """
 
+import os
+
 from libc.stdint cimport int64_t
-from scipy.linalg.cython_blas cimport sgemm, dgemm
+from libc.string cimport memcmp
 
 from fastlstm._kernels cimport *
 
 ctypedef fused floating:
     float
     double
-
-
-# --------------------------------------------------------------------------------------------
-# BLAS: row-major GEMM on SciPy's column-major sgemm/dgemm. Row-major C = op(A) op(B) is the
-# column-major C^T = op(B)^T op(A)^T, so the operands swap places and keep their own flags.
-# --------------------------------------------------------------------------------------------
-
-cdef void _sgemm_rowmajor(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                          const float *a, int lda, const float *b, int ldb, float beta,
-                          float *c, int ldc) noexcept nogil:
-    cdef char ta = b'T' if trans_b else b'N'
-    cdef char tb = b'T' if trans_a else b'N'
-    sgemm(&ta, &tb, &n, &m, &k, &alpha, <float *>b, &ldb, <float *>a, &lda, &beta, c, &ldc)
-
-
-cdef void _dgemm_rowmajor(int trans_a, int trans_b, int m, int n, int k, double alpha,
-                          const double *a, int lda, const double *b, int ldb, double beta,
-                          double *c, int ldc) noexcept nogil:
-    cdef char ta = b'T' if trans_b else b'N'
-    cdef char tb = b'T' if trans_a else b'N'
-    dgemm(&ta, &tb, &n, &m, &k, &alpha, <double *>b, &ldb, <double *>a, &lda, &beta, c, &ldc)
-
-
-# Whether the kernels may call BLAS (else they use their plain C loops for every size).
-# Module-level configuration, read once per call; set through fastlstm.set_blas_enabled().
-cdef bint _use_blas = True
-
-
-def set_blas_enabled(bint enabled):
-    """Let the kernels call SciPy's BLAS for large products (default) or never."""
-    global _use_blas
-    _use_blas = enabled
-
-
-def blas_enabled():
-    return bool(_use_blas)
-
-
-cdef inline fl_gemm_f32 _gemm32() noexcept nogil:
-    if _use_blas:
-        return _sgemm_rowmajor
-    return NULL
-
-
-cdef inline fl_gemm_f64 _gemm64() noexcept nogil:
-    if _use_blas:
-        return _dgemm_rowmajor
-    return NULL
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -78,6 +37,8 @@ cdef int _check(fl_status status, str where) except -1:
         raise NonFiniteLossError(
             f"{where}: the loss is not finite (NaN or inf); the weights were left at their "
             "last finite values. Lower the learning rate, scale the data, or clip gradients.")
+    if status == FL_ERR_ISA:
+        raise RuntimeError(f"{where}: the ISA path is not available on this CPU or build")
     raise ValueError(f"{where}: the kernel refused its arguments (status {<int>status}); "
                      "this is a bug in fastlstm's validation, please report it")
 
@@ -88,41 +49,180 @@ cdef int _need(Py_ssize_t have, int64_t want, str name) except -1:
     return 0
 
 
+cdef int _need_rows(Py_ssize_t have, int64_t rows, int64_t ld, int64_t width, str name) except -1:
+    """A (rows, width) block whose rows are ld apart fits in a buffer of `have` values."""
+    if ld < width:
+        raise ValueError(f"internal: {name} rows are {ld} apart, narrower than {width}")
+    if rows > 0:
+        _need(have, (rows - 1) * ld + width, name)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# ISA paths and threads
+# --------------------------------------------------------------------------------------------
+
+ISA_NAMES = tuple(fl_isa_name(k).decode() for k in range(FL_NUM_ISAS))
+
+
+def compiled_isas():
+    """Names of the ISA paths this build has."""
+    return [n for k, n in enumerate(ISA_NAMES) if fl_isa_compiled(k)]
+
+
+def supported_isas():
+    """Names of the ISA paths this build has and this CPU runs, best first."""
+    names = [n for k, n in enumerate(ISA_NAMES) if fl_isa_supported(k)]
+    best = ISA_NAMES[fl_isa_best()]
+    return [best] + [n for n in reversed(names) if n != best]
+
+
+cdef int _isa_by_name(str name, str where) except -1:
+    cdef int k = fl_isa_by_name(name.encode())
+    if k < 0:
+        raise ValueError(f"{where}: unknown ISA path {name!r}; expected one of "
+                         f"{', '.join(ISA_NAMES)}")
+    if not fl_isa_compiled(k):
+        raise RuntimeError(f"{where}: this build of fastlstm has no {name} path (it has "
+                           f"{', '.join(compiled_isas())})")
+    if not fl_isa_supported(k):
+        raise RuntimeError(f"{where}: this CPU cannot run the {name} path (it runs "
+                           f"{', '.join(supported_isas())})")
+    return k
+
+
+cdef int _isa = fl_isa_best()
+_env_isa = os.environ.get("FASTLSTM_ISA", "").strip().lower()
+if _env_isa:
+    _isa = _isa_by_name(_env_isa, "FASTLSTM_ISA")
+
+
+def isa():
+    """Code of the ISA path in use (an index into ISA_NAMES)."""
+    return _isa
+
+
+def isa_name():
+    return ISA_NAMES[_isa]
+
+
+def _set_isa(str name):
+    """Switch the ISA path of this process (tests and benchmarks; not thread-safe with calls
+    in flight in other threads). Returns the previous name. Packed weights are tagged with the
+    path they were made for, so layers repack on their next call."""
+    global _isa
+    previous = ISA_NAMES[_isa]
+    _isa = _isa_by_name(name, "isa")
+    return previous
+
+
+def vector_bytes(int isa_code):
+    return fl_isa_vector_bytes(isa_code)
+
+
+def openmp():
+    """Whether the kernels were built with OpenMP (without it they run on one thread)."""
+    return bool(fl_openmp())
+
+
+cdef int _threads = 0  # 0: follow OpenMP's default
+
+
+def set_num_threads(n):
+    """Threads each kernel call may use; None goes back to the default (OpenMP's, which follows
+    OMP_NUM_THREADS and threadpoolctl's limits)."""
+    global _threads
+    if n is None:
+        _threads = 0
+        return
+    if isinstance(n, bool) or not isinstance(n, int) and not hasattr(n, "__index__"):
+        raise TypeError(f"n: expected a positive int or None, got {type(n).__name__}")
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"n: expected a positive number of threads or None, got {n}")
+    _threads = n
+
+
+def get_num_threads():
+    """Threads each kernel call may use (1 in a build without OpenMP)."""
+    if not fl_openmp():
+        return 1
+    return _threads if _threads > 0 else max(1, fl_max_threads())
+
+
+cdef fl_exec _exec(int isa_code, int threads, int split):
+    cdef fl_exec ex
+    ex.isa = isa_code
+    ex.threads = threads if threads > 0 else get_num_threads()
+    ex.split = split
+    return ex
+
+
+SPLITS = {"auto": FL_SPLIT_AUTO, "batch": FL_SPLIT_BATCH, "units": FL_SPLIT_UNITS,
+          "serial": FL_SPLIT_SERIAL}
+
+
+def same_bytes(a, b):
+    """Whether two contiguous arrays hold the same bytes (the packed-weights cache's check)."""
+    cdef const unsigned char[::1] x = memoryview(a).cast("B")
+    cdef const unsigned char[::1] y = memoryview(b).cast("B")
+    cdef int r
+    if x.shape[0] != y.shape[0]:
+        return False
+    if x.shape[0] == 0:
+        return True
+    with nogil:
+        r = memcmp(&x[0], &y[0], x.shape[0])
+    return r == 0
+
+
+# --------------------------------------------------------------------------------------------
+# GEMM (for tests and benchmarks of the product itself)
+# --------------------------------------------------------------------------------------------
+
 def gemm(floating[:, ::1] a, floating[:, ::1] b, floating[:, ::1] c, bint trans_a=False,
-         bint trans_b=False, double alpha=1.0, double beta=0.0, bint use_blas=True):
-    """c = alpha op(a) op(b) + beta c through the kernels' GEMM dispatch (for tests/benchmarks)."""
+         bint trans_b=False, double alpha=1.0, double beta=0.0, str path="packed",
+         int threads=0):
+    """c = alpha op(a) op(b) + beta c on the packed product of the ISA path in use
+    (path="packed") or the plain C loops (path="naive")."""
     cdef int m = a.shape[1] if trans_a else a.shape[0]
     cdef int k = a.shape[0] if trans_a else a.shape[1]
     cdef int kb = b.shape[1] if trans_b else b.shape[0]
     cdef int n = b.shape[0] if trans_b else b.shape[1]
-    cdef int i, j
     if k != kb or c.shape[0] != m or c.shape[1] != n:
         raise ValueError(f"gemm: shapes do not fit: op(a) ({m}, {k}), op(b) ({kb}, {n}), "
                          f"c ({c.shape[0]}, {c.shape[1]})")
+    if path not in ("packed", "naive"):
+        raise ValueError(f"path: expected 'packed' or 'naive', got {path!r}")
     if m == 0 or n == 0:
         return
-    if k == 0:  # nothing to multiply: C = beta C (BLAS semantics)
-        for i in range(m):
-            for j in range(n):
-                c[i, j] = 0 if beta == 0 else c[i, j] * beta
-        return
+    import numpy as np
     cdef int lda = a.shape[1], ldb = b.shape[1], ldc = c.shape[1]
+    cdef fl_exec ex = _exec(_isa, threads, FL_SPLIT_AUTO)
+    cdef fl_status st = FL_OK
+    cdef float[::1] s32
+    cdef double[::1] s64
+    cdef const floating *pa = &a[0, 0] if a.shape[0] * a.shape[1] else NULL
+    cdef const floating *pb = &b[0, 0] if b.shape[0] * b.shape[1] else NULL
     if floating is float:
+        s32 = np.empty(max(1, fl_gemm_scratch_size_f32(_isa, k, n)), np.float32)
         with nogil:
-            if use_blas:
-                _sgemm_rowmajor(trans_a, trans_b, m, n, k, <float>alpha, &a[0, 0], lda,
-                                &b[0, 0], ldb, <float>beta, &c[0, 0], ldc)
+            if path == "naive":
+                fl_gemm_naive_f32(trans_a, trans_b, m, n, k, <float>alpha, pa, lda, pb, ldb,
+                                  <float>beta, &c[0, 0], ldc)
             else:
-                fl_gemm_naive_f32(trans_a, trans_b, m, n, k, <float>alpha, &a[0, 0], lda,
-                                  &b[0, 0], ldb, <float>beta, &c[0, 0], ldc)
+                st = fl_gemm_f32(&ex, trans_a, trans_b, m, n, k, <float>alpha, pa, lda, pb, ldb,
+                                 <float>beta, &c[0, 0], ldc, &s32[0])
     else:
+        s64 = np.empty(max(1, fl_gemm_scratch_size_f64(_isa, k, n)), np.float64)
         with nogil:
-            if use_blas:
-                _dgemm_rowmajor(trans_a, trans_b, m, n, k, alpha, &a[0, 0], lda, &b[0, 0], ldb,
-                                beta, &c[0, 0], ldc)
+            if path == "naive":
+                fl_gemm_naive_f64(trans_a, trans_b, m, n, k, alpha, pa, lda, pb, ldb, beta,
+                                  &c[0, 0], ldc)
             else:
-                fl_gemm_naive_f64(trans_a, trans_b, m, n, k, alpha, &a[0, 0], lda, &b[0, 0],
-                                  ldb, beta, &c[0, 0], ldc)
+                st = fl_gemm_f64(&ex, trans_a, trans_b, m, n, k, alpha, pa, lda, pb, ldb, beta,
+                                 &c[0, 0], ldc, &s64[0])
+    _check(st, "gemm")
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,14 +251,15 @@ def cell_step(floating[::1] h_out, floating[::1] c_out, floating[::1] gates_out,
     if I < 1 or H < 1:
         raise ValueError("internal: cell_step needs I >= 1 and H >= 1")
     cdef fl_status st
+    cdef int isa_code = _isa
     if floating is float:
         with nogil:
-            st = fl_cell_step_f32(&h_out[0], &c_out[0], &gates_out[0], &scratch[0],
+            st = fl_cell_step_f32(isa_code, &h_out[0], &c_out[0], &gates_out[0], &scratch[0],
                                   &x[0], &h_prev[0], &c_prev[0], &w_ih[0], I, &w_hh[0], H,
                                   &bias[0], B, I, H)
     else:
         with nogil:
-            st = fl_cell_step_f64(&h_out[0], &c_out[0], &gates_out[0], &scratch[0],
+            st = fl_cell_step_f64(isa_code, &h_out[0], &c_out[0], &gates_out[0], &scratch[0],
                                   &x[0], &h_prev[0], &c_prev[0], &w_ih[0], I, &w_hh[0], H,
                                   &bias[0], B, I, H)
     _check(st, "lstm_step")
@@ -168,37 +269,40 @@ def cell_step(floating[::1] h_out, floating[::1] c_out, floating[::1] gates_out,
 # The seed model (fastlstm.LSTM)
 # --------------------------------------------------------------------------------------------
 
-def seed_workspace_size(int T, int I, int H, int O):
-    return fl_seed_workspace_size(T, I, H, O)
+def packed_size(dtype, int I, int H, isa_code=None):
+    """Values of the packed weights of one layer and direction for an ISA path (default: the
+    one in use) in float32 (dtype 'float32') or float64."""
+    cdef int k = _isa if isa_code is None else isa_code
+    cdef long long n = fl_packed_size_f32(k, I, H) if str(dtype) == "float32" else \
+        fl_packed_size_f64(k, I, H)
+    if n < 0:
+        raise ValueError(f"internal: no packed size for I={I}, H={H} on ISA {k}")
+    return n
 
 
-def _set_tuning(long long packed_max_rows, long long packed_max_bytes):
-    """Dispatch limits of the sequence kernels (csrc/fastlstm.h, fl_tuning_t); for tuning
-    benchmarks only. Results do not depend on them beyond rounding."""
-    fl_set_tuning(packed_max_rows, packed_max_bytes)
-
-
-def _get_tuning():
-    return fl_tuning.packed_max_rows, fl_tuning.packed_max_bytes
-
-
-def seq_workspace_size(int I, int H):
-    """Elements of the w_t / dw_t scratch of seq_forward / seq_backward (either dtype)."""
-    return fl_seq_workspace_size(I, H)
+def seed_workspace_size(dtype, int T, int I, int H, int O):
+    cdef long long n = fl_seed_workspace_size_f32(_isa, T, I, H, O) if str(dtype) == "float32" \
+        else fl_seed_workspace_size_f64(_isa, T, I, H, O)
+    if n < 0:
+        raise ValueError("internal: no seed workspace size")
+    return n
 
 
 def seed_forward(floating[::1] hidden, floating[::1] cell, floating[::1] gates,
-                 floating[::1] outputs, floating[::1] w_t, const floating[::1] x,
+                 floating[::1] outputs, floating[::1] packed, const floating[::1] x,
                  const floating[::1] w,
                  const floating[::1] b, const floating[::1] wy, const floating[::1] by,
                  int T, int I, int H, int O):
-    """Seed forward of one sequence: hidden, cell (T, H), gates (T, 4H), outputs (T, O) out."""
+    """Seed forward of one sequence: hidden, cell (T, H), gates (T, 4H), outputs (T, O) out;
+    packed receives the weights packed for this call (packed_size values)."""
     cdef int64_t G = 4 * <int64_t>H, K = <int64_t>H + I
+    cdef int isa_code = _isa
     _need(hidden.shape[0], T * <int64_t>H, "hidden")
     _need(cell.shape[0], T * <int64_t>H, "cell")
     _need(gates.shape[0], T * G, "gates")
     _need(outputs.shape[0], T * <int64_t>O, "outputs")
-    _need(w_t.shape[0], fl_seq_workspace_size(I, H), "w_t")
+    _need(packed.shape[0], packed_size("float32" if floating is float else "float64", I, H),
+          "packed")
     _need(x.shape[0], T * <int64_t>I, "x")
     _need(w.shape[0], G * K, "w")
     _need(b.shape[0], G, "b")
@@ -209,29 +313,31 @@ def seed_forward(floating[::1] hidden, floating[::1] cell, floating[::1] gates,
     cdef fl_status st
     if floating is float:
         with nogil:
-            st = fl_seed_forward_f32(&hidden[0], &cell[0], &gates[0], &outputs[0], &w_t[0],
-                                     &x[0], &w[0],
-                                     &b[0], &wy[0], &by[0], T, I, H, O, _gemm32())
+            st = fl_seed_forward_f32(isa_code, &hidden[0], &cell[0], &gates[0], &outputs[0],
+                                     &packed[0], &x[0], &w[0], &b[0], &wy[0], &by[0], T, I, H, O)
     else:
         with nogil:
-            st = fl_seed_forward_f64(&hidden[0], &cell[0], &gates[0], &outputs[0], &w_t[0],
-                                     &x[0], &w[0],
-                                     &b[0], &wy[0], &by[0], T, I, H, O, _gemm64())
+            st = fl_seed_forward_f64(isa_code, &hidden[0], &cell[0], &gates[0], &outputs[0],
+                                     &packed[0], &x[0], &w[0], &b[0], &wy[0], &by[0], T, I, H, O)
     _check(st, "LSTM.forward")
 
 
 def seed_backward(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1] by,
-                  floating[::1] workspace, const floating[::1] targets, const floating[::1] x,
-                  const floating[::1] hidden, const floating[::1] cell,
+                  floating[::1] workspace, floating[::1] packed, const floating[::1] targets,
+                  const floating[::1] x, const floating[::1] hidden, const floating[::1] cell,
                   const floating[::1] gates, int T, int I, int H, int O, double lr,
                   double clip):
-    """Seed BPTT + clipped SGD update of w, b, wy, by in place; returns the loss / T."""
+    """Seed BPTT + clipped SGD update of w, b, wy, by in place; returns the loss / T. The
+    weights are packed into `packed` first (they may have changed since the forward)."""
     cdef int64_t G = 4 * <int64_t>H, K = <int64_t>H + I
+    cdef int isa_code = _isa
+    dt = "float32" if floating is float else "float64"
     _need(w.shape[0], G * K, "w")
     _need(b.shape[0], G, "b")
     _need(wy.shape[0], O * <int64_t>H, "wy")
     _need(by.shape[0], O, "by")
-    _need(workspace.shape[0], fl_seed_workspace_size(T, I, H, O), "workspace")
+    _need(workspace.shape[0], seed_workspace_size(dt, T, I, H, O), "workspace")
+    _need(packed.shape[0], packed_size(dt, I, H), "packed")
     _need(targets.shape[0], T * <int64_t>O, "targets")
     _need(x.shape[0], T * <int64_t>I, "x")
     _need(hidden.shape[0], T * <int64_t>H, "hidden")
@@ -243,21 +349,26 @@ def seed_backward(floating[::1] w, floating[::1] b, floating[::1] wy, floating[:
     cdef fl_status st
     if floating is float:
         with nogil:
-            st = fl_seed_backward_f32(&w[0], &b[0], &wy[0], &by[0], &loss, &workspace[0],
-                                      &targets[0], &x[0], &hidden[0], &cell[0], &gates[0],
-                                      T, I, H, O, <float>lr, <float>clip, _gemm32())
+            st = fl_seed_pack_f32(isa_code, &packed[0], &w[0], I, H)
+            if st == FL_OK:
+                st = fl_seed_backward_f32(isa_code, &w[0], &b[0], &wy[0], &by[0], &loss,
+                                          &workspace[0], &packed[0], &targets[0], &x[0],
+                                          &hidden[0], &cell[0], &gates[0], T, I, H, O,
+                                          <float>lr, <float>clip)
     else:
         with nogil:
-            st = fl_seed_backward_f64(&w[0], &b[0], &wy[0], &by[0], &loss, &workspace[0],
-                                      &targets[0], &x[0], &hidden[0], &cell[0], &gates[0],
-                                      T, I, H, O, lr, clip, _gemm64())
+            st = fl_seed_pack_f64(isa_code, &packed[0], &w[0], I, H)
+            if st == FL_OK:
+                st = fl_seed_backward_f64(isa_code, &w[0], &b[0], &wy[0], &by[0], &loss,
+                                          &workspace[0], &packed[0], &targets[0], &x[0],
+                                          &hidden[0], &cell[0], &gates[0], T, I, H, O, lr, clip)
     _check(st, "LSTM.backward")
     return loss
 
 
 def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1] by,
                double[::1] epoch_loss, floating[::1] hidden, floating[::1] cell,
-               floating[::1] gates, floating[::1] w_t, floating[::1] workspace,
+               floating[::1] gates, floating[::1] packed, floating[::1] workspace,
                const floating[::1] x_all, const floating[::1] y_all,
                const long long[::1] offsets, int epochs, int I, int H, int O, double lr,
                double clip, int epoch_offset=0):
@@ -268,6 +379,8 @@ def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1]
     cdef int n_seq = offsets.shape[0] - 1
     cdef int64_t G = 4 * <int64_t>H, K = <int64_t>H + I, t_max = 0, rows
     cdef int s
+    cdef int isa_code = _isa
+    dt = "float32" if floating is float else "float64"
     if n_seq < 1:
         raise ValueError("internal: seed_train needs at least one sequence")
     for s in range(n_seq):
@@ -283,8 +396,8 @@ def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1]
     _need(hidden.shape[0], t_max * H, "hidden")
     _need(cell.shape[0], t_max * H, "cell")
     _need(gates.shape[0], t_max * G, "gates")
-    _need(w_t.shape[0], fl_seq_workspace_size(I, H), "w_t")
-    _need(workspace.shape[0], fl_seed_workspace_size(<int>t_max, I, H, O), "workspace")
+    _need(packed.shape[0], packed_size(dt, I, H), "packed")
+    _need(workspace.shape[0], seed_workspace_size(dt, <int>t_max, I, H, O), "workspace")
     _need(x_all.shape[0], rows * I, "x_all")
     _need(y_all.shape[0], rows * O, "y_all")
     cdef int done_epochs = 0, done_seqs = 0
@@ -293,16 +406,16 @@ def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1]
         return 0
     if floating is float:
         with nogil:
-            st = fl_seed_train_f32(&w[0], &b[0], &wy[0], &by[0], &epoch_loss[0], &done_epochs,
-                                   &done_seqs, &hidden[0], &cell[0], &gates[0], &w_t[0],
-                                   &workspace[0], &x_all[0], &y_all[0], &offsets[0], n_seq,
-                                   epochs, I, H, O, <float>lr, <float>clip, _gemm32())
+            st = fl_seed_train_f32(isa_code, &w[0], &b[0], &wy[0], &by[0], &epoch_loss[0],
+                                   &done_epochs, &done_seqs, &hidden[0], &cell[0], &gates[0],
+                                   &packed[0], &workspace[0], &x_all[0], &y_all[0], &offsets[0],
+                                   n_seq, epochs, I, H, O, <float>lr, <float>clip)
     else:
         with nogil:
-            st = fl_seed_train_f64(&w[0], &b[0], &wy[0], &by[0], &epoch_loss[0], &done_epochs,
-                                   &done_seqs, &hidden[0], &cell[0], &gates[0], &w_t[0],
-                                   &workspace[0], &x_all[0], &y_all[0], &offsets[0], n_seq,
-                                   epochs, I, H, O, lr, clip, _gemm64())
+            st = fl_seed_train_f64(isa_code, &w[0], &b[0], &wy[0], &by[0], &epoch_loss[0],
+                                   &done_epochs, &done_seqs, &hidden[0], &cell[0], &gates[0],
+                                   &packed[0], &workspace[0], &x_all[0], &y_all[0], &offsets[0],
+                                   n_seq, epochs, I, H, O, lr, clip)
     try:
         _check(st, f"LSTM.train (epoch {epoch_offset + done_epochs}, sequence {done_seqs})")
     except NonFiniteLossError as err:
@@ -328,175 +441,219 @@ cdef inline const floating *_cptr(const floating[::1] buf) noexcept:
     return &buf[0]
 
 
-cdef int _need_rows(Py_ssize_t have, int64_t rows, int64_t ld, int64_t width, str name) except -1:
-    """A (rows, width) block whose rows are ld apart fits in a buffer of `have` values."""
-    if rows > 0:
-        _need(have, (rows - 1) * ld + width, name)
-    return 0
-
-
 # Codes of enum fl_activation (csrc/fastlstm.h), by Keras's names for them.
 ACTIVATIONS = {"tanh": 0, "relu": 1, "linear": 2}
 
 
-cdef int _check_activation(int activation) except -1:
+cdef fl_cell _cell(bint reverse, int sigmoid, int activation, double clip,
+                   bint input_forget) except *:
     if activation not in (0, 1, 2):
         raise ValueError(f"internal: activation code {activation}")
-    return 0
-
-
-cdef int _check_clip(double clip) except -1:
     if not clip >= 0:  # also refuses NaN
         raise ValueError(f"internal: clip must be >= 0, got {clip}")
+    cdef fl_cell c
+    c.reverse = reverse
+    c.sigmoid = sigmoid
+    c.activation = activation
+    c.input_forget = input_forget
+    c.clip = clip
+    return c
+
+
+cdef int _check_isa(int isa_code) except -1:
+    if isa_code < 0 or isa_code >= FL_NUM_ISAS or not fl_isa_supported(isa_code):
+        raise ValueError(f"internal: ISA code {isa_code} is not available")
     return 0
+
+
+def pack_weights(floating[::1] packed, const floating[::1] w_ih, const floating[::1] w_hh,
+                 int I, int H, int isa_code):
+    """w_ih (G, I) and w_hh (G, H) packed for an ISA path into packed (packed_size values)."""
+    cdef int64_t G = 4 * <int64_t>H
+    _check_isa(isa_code)
+    dt = "float32" if floating is float else "float64"
+    _need(packed.shape[0], packed_size(dt, I, H, isa_code), "packed")
+    _need(w_ih.shape[0], G * I, "w_ih")
+    _need(w_hh.shape[0], G * H, "w_hh")
+    cdef fl_weights_f32 w32
+    cdef fl_weights_f64 w64
+    cdef fl_status st
+    if floating is float:
+        w32.w_ih = &w_ih[0]; w32.ld_ih = I; w32.w_hh = &w_hh[0]; w32.ld_hh = H
+        w32.bias = NULL; w32.peephole = NULL; w32.packed = NULL
+        with nogil:
+            st = fl_pack_weights_f32(isa_code, &packed[0], &w32, I, H)
+    else:
+        w64.w_ih = &w_ih[0]; w64.ld_ih = I; w64.w_hh = &w_hh[0]; w64.ld_hh = H
+        w64.bias = NULL; w64.peephole = NULL; w64.packed = NULL
+        with nogil:
+            st = fl_pack_weights_f64(isa_code, &packed[0], &w64, I, H)
+    _check(st, "LSTMLayer (packing weights)")
+
+
+def bwd_scratch_size(dtype, int T, int B, int I, int H, isa_code=None):
+    cdef fl_dims d
+    d.T = T; d.B = B; d.I = I; d.H = H
+    cdef int k = _isa if isa_code is None else isa_code
+    cdef long long n = fl_bwd_scratch_size_f32(k, &d) if str(dtype) == "float32" else \
+        fl_bwd_scratch_size_f64(k, &d)
+    if n < 0:
+        raise ValueError("internal: no backward scratch size")
+    return n
 
 
 def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floating[::1] gates,
-                floating[::1] c_last, floating[::1] w_t, const floating[::1] x,
-                const floating[::1] h0, const floating[::1] c0, const floating[::1] w_ih,
-                const floating[::1] w_hh, const floating[::1] bias, int T, int B, int I, int H,
-                bint reverse, int activation=0, const floating[::1] peephole=None,
-                double clip=0.0, bint input_forget=False):
-    """fl_seq_forward on flat buffers; cell None = inference (then c_last is required);
-    h0, c0, w_t, peephole (3H, ONNX order i, o, f) may be None; activation as ACTIVATIONS;
-    clip > 0 and input_forget select the ONNX cell's extras."""
+                floating[::1] c_last, const floating[::1] packed, const floating[::1] x,
+                const floating[::1] h0, const floating[::1] c0, const floating[::1] bias,
+                int T, int B, int I, int H, bint reverse, int activation=0,
+                const floating[::1] peephole=None, double clip=0.0, bint input_forget=False,
+                int isa_code=-1, int threads=0, int split=0):
+    """fl_seq_forward on flat buffers: cell None = inference (then c_last is required); h0, c0,
+    peephole (3H, ONNX order i, o, f) may be None; packed from pack_weights for isa_code;
+    activation as ACTIVATIONS; clip > 0 and input_forget select the ONNX cell's extras."""
     cdef int64_t G = 4 * <int64_t>H, rows = <int64_t>T * B
-    if hidden is None or gates is None or x is None or w_ih is None or w_hh is None or bias is None:
-        raise ValueError("internal: seq_forward needs hidden, gates, x and the weights")
+    if isa_code < 0:
+        isa_code = _isa
+    _check_isa(isa_code)
+    if hidden is None or gates is None or x is None or packed is None or bias is None:
+        raise ValueError("internal: seq_forward needs hidden, gates, x, packed and bias")
     if cell is None and c_last is None:
         raise ValueError("internal: inference needs c_last")
+    if I < 1 or H < 1:
+        raise ValueError("internal: seq_forward needs I >= 1 and H >= 1")
+    if split not in (FL_SPLIT_AUTO, FL_SPLIT_BATCH, FL_SPLIT_UNITS, FL_SPLIT_SERIAL):
+        raise ValueError(f"internal: split {split}")
+    dt = "float32" if floating is float else "float64"
     _need_rows(hidden.shape[0], rows, ld_hidden, H, "hidden")
     _need(gates.shape[0], rows * G, "gates")
     _need(x.shape[0], rows * I, "x")
-    _need(w_ih.shape[0], G * I, "w_ih")
-    _need(w_hh.shape[0], G * H, "w_hh")
+    _need(packed.shape[0], packed_size(dt, I, H, isa_code), "packed")
     _need(bias.shape[0], G, "bias")
     if cell is not None:
         _need(cell.shape[0], rows * H, "cell")
-    if c_last is not None:
-        _need(c_last.shape[0], B * <int64_t>H, "c_last")
-    if w_t is not None:
-        _need(w_t.shape[0], fl_seq_workspace_size(I, H), "w_t")
-    if h0 is not None:
-        _need(h0.shape[0], B * <int64_t>H, "h0")
-    if c0 is not None:
-        _need(c0.shape[0], B * <int64_t>H, "c0")
-    _check_activation(activation)
-    if rows == 0 or I < 1 or H < 1:
-        if rows == 0:
-            return
-        raise ValueError("internal: seq_forward needs I >= 1 and H >= 1")
+    for buf, name in ((c_last, "c_last"), (h0, "h0"), (c0, "c0")):
+        if buf is not None:
+            _need(buf.shape[0], B * <int64_t>H, name)
     if peephole is not None:
         _need(peephole.shape[0], 3 * <int64_t>H, "peephole")
-    _check_clip(clip)
-    cdef floating *p_cell = _ptr(cell)
-    cdef floating *p_c_last = _ptr(c_last)
-    cdef floating *p_w_t = _ptr(w_t)
-    cdef const floating *p_h0 = _cptr(h0)
-    cdef const floating *p_c0 = _cptr(c0)
-    cdef bint use_extras = peephole is not None or clip > 0 or input_forget
-    cdef fl_extras_f32 ex32
-    cdef fl_extras_f64 ex64
+    if rows == 0:
+        return
+    cdef fl_exec ex = _exec(isa_code, threads, split)
+    cdef fl_dims d
+    d.T = T; d.B = B; d.I = I; d.H = H
+    cdef fl_cell c = _cell(reverse, FL_SIGMOID_EXACT, activation, clip, input_forget)
+    cdef fl_weights_f32 w32
+    cdef fl_weights_f64 w64
+    cdef fl_fwd_bufs_f32 f32
+    cdef fl_fwd_bufs_f64 f64
     cdef fl_status st
     if floating is float:
-        ex32.peephole = _cptr(peephole)
-        ex32.d_peephole = NULL
-        ex32.clip = <float>clip
-        ex32.input_forget = input_forget
+        w32.w_ih = NULL; w32.ld_ih = I; w32.w_hh = NULL; w32.ld_hh = H
+        w32.bias = &bias[0]; w32.peephole = _cptr(peephole); w32.packed = &packed[0]
+        f32.hidden = &hidden[0]; f32.ld_hidden = ld_hidden; f32.cell = _ptr(cell)
+        f32.gates = &gates[0]; f32.c_last = _ptr(c_last); f32.x = &x[0]; f32.ld_x = I
+        f32.h0 = _cptr(h0); f32.c0 = _cptr(c0)
         with nogil:
-            st = fl_seq_forward_f32(&hidden[0], ld_hidden, p_cell, &gates[0], p_c_last, p_w_t,
-                                    &x[0], I, p_h0, p_c0, &w_ih[0], I, &w_hh[0], H, &bias[0],
-                                    T, B, I, H, reverse, FL_SIGMOID_EXACT, activation,
-                                    &ex32 if use_extras else NULL, _gemm32())
+            st = fl_seq_forward_f32(&ex, &d, &c, &w32, &f32)
     else:
-        ex64.peephole = _cptr(peephole)
-        ex64.d_peephole = NULL
-        ex64.clip = clip
-        ex64.input_forget = input_forget
+        w64.w_ih = NULL; w64.ld_ih = I; w64.w_hh = NULL; w64.ld_hh = H
+        w64.bias = &bias[0]; w64.peephole = _cptr(peephole); w64.packed = &packed[0]
+        f64.hidden = &hidden[0]; f64.ld_hidden = ld_hidden; f64.cell = _ptr(cell)
+        f64.gates = &gates[0]; f64.c_last = _ptr(c_last); f64.x = &x[0]; f64.ld_x = I
+        f64.h0 = _cptr(h0); f64.c0 = _cptr(c0)
         with nogil:
-            st = fl_seq_forward_f64(&hidden[0], ld_hidden, p_cell, &gates[0], p_c_last, p_w_t,
-                                    &x[0], I, p_h0, p_c0, &w_ih[0], I, &w_hh[0], H, &bias[0],
-                                    T, B, I, H, reverse, FL_SIGMOID_EXACT, activation,
-                                    &ex64 if use_extras else NULL, _gemm64())
+            st = fl_seq_forward_f64(&ex, &d, &c, &w64, &f64)
     _check(st, "LSTMLayer.forward")
 
 
-def seq_backward(floating[::1] dx, floating[::1] dh0, floating[::1] dc0, floating[::1] dw_ih,
-                 floating[::1] dw_hh, floating[::1] dbias, floating[::1] d_gates,
-                 floating[::1] dh, floating[::1] dc, floating[::1] dw_t,
+def seq_backward(floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floating[::1] dc0,
+                 floating[::1] dw_ih, floating[::1] dw_hh, floating[::1] dbias,
+                 floating[::1] d_peephole, floating[::1] d_gates, floating[::1] scratch,
                  const floating[::1] dy, int ld_dy, const floating[::1] dh_last,
                  const floating[::1] dc_last, const floating[::1] x, const floating[::1] h0,
                  const floating[::1] c0, const floating[::1] hidden, int ld_hidden,
                  const floating[::1] cell, const floating[::1] gates,
-                 const floating[::1] w_ih, const floating[::1] w_hh, int T, int B, int I, int H,
-                 bint reverse, int activation=0, const floating[::1] peephole=None,
-                 floating[::1] d_peephole=None, double clip=0.0, bint input_forget=False):
-    """fl_seq_backward on flat buffers (dy, dh_last, dc_last, h0, c0, dw_t may be None);
-    the extras as in seq_forward, d_peephole (3H) required with peephole."""
+                 const floating[::1] packed, int T, int B, int I, int H, bint reverse,
+                 int activation=0, const floating[::1] peephole=None, double clip=0.0,
+                 bint input_forget=False, int isa_code=-1, int threads=0, int split=0):
+    """fl_seq_backward on flat buffers (dx, dh0, dc0, dy, dh_last, dc_last, h0, c0 may be
+    None); the extras as in seq_forward, d_peephole (3H) required with peephole; packed as the
+    forward had it."""
     cdef int64_t G = 4 * <int64_t>H, rows = <int64_t>T * B, BH = <int64_t>B * H
-    _need(dx.shape[0], rows * I, "dx")
-    _need(dh0.shape[0], BH, "dh0")
-    _need(dc0.shape[0], BH, "dc0")
+    if isa_code < 0:
+        isa_code = _isa
+    _check_isa(isa_code)
+    if rows == 0 or I < 1 or H < 1:
+        raise ValueError("internal: seq_backward needs T, B, I, H >= 1")
+    for buf, name in ((dw_ih, "dw_ih"), (dw_hh, "dw_hh"), (dbias, "dbias"), (d_gates, "d_gates"),
+                      (scratch, "scratch"), (x, "x"), (hidden, "hidden"), (cell, "cell"),
+                      (gates, "gates"), (packed, "packed")):
+        if buf is None:
+            raise ValueError(f"internal: seq_backward needs {name}")
+    if split not in (FL_SPLIT_AUTO, FL_SPLIT_BATCH, FL_SPLIT_UNITS, FL_SPLIT_SERIAL):
+        raise ValueError(f"internal: split {split}")
+    dt = "float32" if floating is float else "float64"
+    if dx is not None:
+        _need(dx.shape[0], rows * I, "dx")
+    for buf, name in ((dh0, "dh0"), (dc0, "dc0"), (dh_last, "dh_last"), (dc_last, "dc_last"),
+                      (h0, "h0"), (c0, "c0")):
+        if buf is not None:
+            _need(buf.shape[0], BH, name)
     _need(dw_ih.shape[0], G * I, "dw_ih")
     _need(dw_hh.shape[0], G * H, "dw_hh")
     _need(dbias.shape[0], G, "dbias")
     _need(d_gates.shape[0], rows * G, "d_gates")
-    _need(dh.shape[0], BH, "dh")
-    _need(dc.shape[0], BH, "dc")
+    _need(scratch.shape[0], bwd_scratch_size(dt, T, B, I, H, isa_code), "scratch")
     _need(x.shape[0], rows * I, "x")
     _need_rows(hidden.shape[0], rows, ld_hidden, H, "hidden")
     _need(cell.shape[0], rows * H, "cell")
     _need(gates.shape[0], rows * G, "gates")
-    _need(w_ih.shape[0], G * I, "w_ih")
-    _need(w_hh.shape[0], G * H, "w_hh")
+    _need(packed.shape[0], packed_size(dt, I, H, isa_code), "packed")
     if dy is not None:
         _need_rows(dy.shape[0], rows, ld_dy, H, "dy")
-    for buf, name in ((dh_last, "dh_last"), (dc_last, "dc_last"), (h0, "h0"), (c0, "c0")):
-        if buf is not None:
-            _need(buf.shape[0], BH, name)
-    if dw_t is not None:
-        _need(dw_t.shape[0], fl_seq_workspace_size(I, H), "dw_t")
-    _check_activation(activation)
-    if rows == 0 or I < 1 or H < 1:
-        raise ValueError("internal: seq_backward needs T, B, I, H >= 1")
     if peephole is not None:
         _need(peephole.shape[0], 3 * <int64_t>H, "peephole")
         if d_peephole is None:
             raise ValueError("internal: seq_backward with peephole needs d_peephole")
         _need(d_peephole.shape[0], 3 * <int64_t>H, "d_peephole")
-    _check_clip(clip)
-    cdef bint use_extras = peephole is not None or clip > 0 or input_forget
-    cdef fl_extras_f32 ex32
-    cdef fl_extras_f64 ex64
-    cdef floating *p_dw_t = _ptr(dw_t)
-    cdef const floating *p_dy = _cptr(dy)
-    cdef const floating *p_dhl = _cptr(dh_last)
-    cdef const floating *p_dcl = _cptr(dc_last)
-    cdef const floating *p_h0 = _cptr(h0)
-    cdef const floating *p_c0 = _cptr(c0)
+    cdef fl_exec ex = _exec(isa_code, threads, split)
+    cdef fl_dims d
+    d.T = T; d.B = B; d.I = I; d.H = H
+    cdef fl_cell c = _cell(reverse, FL_SIGMOID_EXACT, activation, clip, input_forget)
+    cdef fl_weights_f32 w32
+    cdef fl_weights_f64 w64
+    cdef fl_fwd_bufs_f32 f32
+    cdef fl_fwd_bufs_f64 f64
+    cdef fl_bwd_bufs_f32 b32
+    cdef fl_bwd_bufs_f64 b64
     cdef fl_status st
     if floating is float:
-        ex32.peephole = _cptr(peephole)
-        ex32.d_peephole = _ptr(d_peephole)
-        ex32.clip = <float>clip
-        ex32.input_forget = input_forget
+        w32.w_ih = NULL; w32.ld_ih = I; w32.w_hh = NULL; w32.ld_hh = H; w32.bias = NULL
+        w32.peephole = _cptr(peephole); w32.packed = &packed[0]
+        f32.hidden = <float *>&hidden[0]; f32.ld_hidden = ld_hidden; f32.cell = <float *>&cell[0]
+        f32.gates = <float *>&gates[0]; f32.c_last = NULL; f32.x = &x[0]; f32.ld_x = I
+        f32.h0 = _cptr(h0); f32.c0 = _cptr(c0)
+        b32.dx = _ptr(dx); b32.ld_dx = I; b32.dx_accumulate = dx_accumulate
+        b32.dh0 = _ptr(dh0); b32.dc0 = _ptr(dc0)
+        b32.dw_ih = &dw_ih[0]; b32.ld_dw_ih = I; b32.dw_hh = &dw_hh[0]; b32.ld_dw_hh = H
+        b32.dbias = &dbias[0]; b32.d_peephole = _ptr(d_peephole); b32.d_gates = &d_gates[0]
+        b32.scratch = &scratch[0]; b32.dy = _cptr(dy); b32.ld_dy = ld_dy
+        b32.dh_last = _cptr(dh_last); b32.dc_last = _cptr(dc_last)
         with nogil:
-            st = fl_seq_backward_f32(&dx[0], I, &dh0[0], &dc0[0], &dw_ih[0], I, &dw_hh[0], H,
-                                     &dbias[0], &d_gates[0], &dh[0], &dc[0], p_dw_t, p_dy, ld_dy,
-                                     p_dhl, p_dcl, &x[0], I, p_h0, p_c0, &hidden[0], ld_hidden,
-                                     &cell[0], &gates[0], &w_ih[0], I, &w_hh[0], H, T, B, I, H,
-                                     reverse, activation, &ex32 if use_extras else NULL,
-                                     _gemm32())
+            st = fl_seq_backward_f32(&ex, &d, &c, &w32, &f32, &b32)
     else:
-        ex64.peephole = _cptr(peephole)
-        ex64.d_peephole = _ptr(d_peephole)
-        ex64.clip = clip
-        ex64.input_forget = input_forget
+        w64.w_ih = NULL; w64.ld_ih = I; w64.w_hh = NULL; w64.ld_hh = H; w64.bias = NULL
+        w64.peephole = _cptr(peephole); w64.packed = &packed[0]
+        f64.hidden = <double *>&hidden[0]; f64.ld_hidden = ld_hidden
+        f64.cell = <double *>&cell[0]
+        f64.gates = <double *>&gates[0]; f64.c_last = NULL; f64.x = &x[0]; f64.ld_x = I
+        f64.h0 = _cptr(h0); f64.c0 = _cptr(c0)
+        b64.dx = _ptr(dx); b64.ld_dx = I; b64.dx_accumulate = dx_accumulate
+        b64.dh0 = _ptr(dh0); b64.dc0 = _ptr(dc0)
+        b64.dw_ih = &dw_ih[0]; b64.ld_dw_ih = I; b64.dw_hh = &dw_hh[0]; b64.ld_dw_hh = H
+        b64.dbias = &dbias[0]; b64.d_peephole = _ptr(d_peephole); b64.d_gates = &d_gates[0]
+        b64.scratch = &scratch[0]; b64.dy = _cptr(dy); b64.ld_dy = ld_dy
+        b64.dh_last = _cptr(dh_last); b64.dc_last = _cptr(dc_last)
         with nogil:
-            st = fl_seq_backward_f64(&dx[0], I, &dh0[0], &dc0[0], &dw_ih[0], I, &dw_hh[0], H,
-                                     &dbias[0], &d_gates[0], &dh[0], &dc[0], p_dw_t, p_dy, ld_dy,
-                                     p_dhl, p_dcl, &x[0], I, p_h0, p_c0, &hidden[0], ld_hidden,
-                                     &cell[0], &gates[0], &w_ih[0], I, &w_hh[0], H, T, B, I, H,
-                                     reverse, activation, &ex64 if use_extras else NULL,
-                                     _gemm64())
+            st = fl_seq_backward_f64(&ex, &d, &c, &w64, &f64, &b64)
     _check(st, "LSTMLayer.backward")

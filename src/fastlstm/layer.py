@@ -1,5 +1,5 @@
 """fastlstm.LSTMLayer: a batched, multi-layer, bidirectional LSTM with torch.nn.LSTM's semantics,
-names and shapes, on the C sequence kernels (csrc/lstm_impl.h: fl_seq_forward/backward)."""
+names and shapes, on the C sequence kernels (csrc/fl_seq.h: fl_seq_forward/backward)."""
 
 from __future__ import annotations
 
@@ -91,6 +91,31 @@ class LSTMLayer:
         for name in self._names:
             self._params[name][...] = rng.uniform(-bound, bound, self._shapes[name])
         self._cache = None
+        self._pack_cache = {}
+        self._split = 0  # fl_split: 0 = by the shape; tests and tuning runs force the others
+
+    # -- packed weights -----------------------------------------------------------------
+
+    def _packed(self, layer, direction):
+        """``(isa, packed)``: the weights of one layer and direction packed for the kernels.
+
+        Kept across calls and checked against a copy of the weights they were packed from, by
+        content, before every use: whatever changed the parameters (``load_state_dict``, an
+        optimizer step, a write into a view from ``parameters()``) makes the next call repack.
+        Entries are replaced, never changed, so a call in another thread keeps the one it took.
+        """
+        isa = _core.isa()
+        w_ih, w_hh = (self._params[n] for n in self._names_of(layer, direction)[:2])
+        entry = self._pack_cache.get((layer, direction))
+        if (entry is not None and entry[0] == isa and _core.same_bytes(entry[1], w_ih)
+                and _core.same_bytes(entry[2], w_hh)):
+            return isa, entry[3]
+        snap_ih, snap_hh = w_ih.copy(), w_hh.copy()
+        H, in_size = self.hidden_size, w_ih.shape[1]
+        packed = np.empty(_core.packed_size(self.dtype.name, in_size, H, isa), self.dtype)
+        _core.pack_weights(packed, snap_ih.reshape(-1), snap_hh.reshape(-1), in_size, H, isa)
+        self._pack_cache[(layer, direction)] = (isa, snap_ih, snap_hh, packed)
+        return isa, packed
 
     # -- conversions (fastlstm.interop; torch and keras stay optional) ---------------------
 
@@ -123,7 +148,7 @@ class LSTMLayer:
         # The named views are rebuilt on unpickling (pickle would copy them apart from the
         # buffers, and updates to the buffers would no longer reach them); no cache is kept.
         state = self.__dict__.copy()
-        for name in ("_params", "grads", "_cache"):
+        for name in ("_params", "grads", "_cache", "_pack_cache"):
             state.pop(name, None)
         return state
 
@@ -132,6 +157,8 @@ class LSTMLayer:
         self._params = self._views(self._flat)
         self.grads = self._views(self._grad_flat)
         self._cache = None
+        self._pack_cache = {}
+        self.__dict__.setdefault("_split", 0)
 
     def __repr__(self):
         extra = "".join(f", {k}={v!r}" for k, v, default in (
@@ -262,23 +289,23 @@ class LSTMLayer:
             out = np.empty((T, B, D * H), self.dtype)
             out_flat, inp_flat = out.reshape(-1), inp.reshape(-1)
             layer_cache = []
-            w_t = np.empty(_core.seq_workspace_size(in_size, H), self.dtype)
             gates = None if training else np.empty(chunk * B * G, self.dtype)
             for d in range(D):
                 k = layer * D + d
-                w_ih, w_hh, b_ih, b_hh = (self._params[n] for n in self._names_of(layer, d))
+                isa, packed = self._packed(layer, d)
+                _, _, b_ih, b_hh = (self._params[n] for n in self._names_of(layer, d))
                 bias = b_ih + b_hh
                 h0_k = h0[k].reshape(-1) if h0 is not None else None
                 c0_k = c0[k].reshape(-1) if c0 is not None else None
                 c_last = c_n[k].reshape(-1)
+                run = dict(isa_code=isa, split=self._split, **self._extras(layer, d))
                 if training:
                     gates = np.empty((T, B, G), self.dtype)
                     cell = np.empty((T, B, H), self.dtype)
                     _core.seq_forward(out_flat[d * H:], D * H, cell.reshape(-1),
-                                      gates.reshape(-1), c_last, w_t, inp_flat, h0_k, c0_k,
-                                      w_ih.reshape(-1), w_hh.reshape(-1), bias, T, B, in_size, H,
-                                      self._backwards(d), act, **self._extras(layer, d))
-                    layer_cache.append((gates, cell, h0_k, c0_k))
+                                      gates.reshape(-1), c_last, packed, inp_flat, h0_k, c0_k,
+                                      bias, T, B, in_size, H, self._backwards(d), act, **run)
+                    layer_cache.append((gates, cell, h0_k, c0_k, isa, packed))
                 else:
                     starts = range(0, T, chunk)
                     back = self._backwards(d)
@@ -291,11 +318,9 @@ class LSTMLayer:
                         else:
                             h_in, c_in = h0_k, c0_k
                         _core.seq_forward(out_flat[(t0 * B) * D * H + d * H:], D * H, None,
-                                          gates, c_last, w_t,
+                                          gates, c_last, packed,
                                           inp_flat[t0 * B * in_size:t1 * B * in_size], h_in,
-                                          c_in, w_ih.reshape(-1), w_hh.reshape(-1), bias,
-                                          t1 - t0, B, in_size, H, back, act,
-                                          **self._extras(layer, d))
+                                          c_in, bias, t1 - t0, B, in_size, H, back, act, **run)
                 h_n[k] = out[0 if self._backwards(d) else T - 1, :, d * H:(d + 1) * H]
             if training:
                 caches.append((inp, out, layer_cache))
@@ -327,37 +352,33 @@ class LSTMLayer:
             dh_n = self._state(dstate[0], "dh_n", B)
             dc_n = self._state(dstate[1], "dc_n", B)
         L = self.num_layers
-        dh0 = np.zeros((L * D, B, H), self.dtype)
-        dc0 = np.zeros((L * D, B, H), self.dtype)
-        scratch_dh = np.empty(B * H, self.dtype)
-        scratch_dc = np.empty(B * H, self.dtype)
+        dh0 = np.empty((L * D, B, H), self.dtype)
+        dc0 = np.empty((L * D, B, H), self.dtype)
+        act = _core.ACTIVATIONS[self.activation]
         for layer in reversed(range(L)):
             inp, out, layer_cache = caches[layer]
             in_size = inp.shape[2]
-            d_in = np.zeros((T, B, in_size), self.dtype)
-            dx_d = np.empty((T, B, in_size), self.dtype)
+            d_in = np.empty((T, B, in_size), self.dtype)
             d_gates = np.empty((T, B, G), self.dtype)
-            dw_t = np.empty(_core.seq_workspace_size(in_size, H), self.dtype)
             for d in range(D):
                 k = layer * D + d
                 n_w_ih, n_w_hh, n_b_ih, n_b_hh = self._names_of(layer, d)
-                gates, cell, h0_k, c0_k = layer_cache[d]
+                gates, cell, h0_k, c0_k, isa, packed = layer_cache[d]
+                scratch = np.empty(_core.bwd_scratch_size(self.dtype.name, T, B, in_size, H,
+                                                          isa), self.dtype)
                 dbias = self.grads[n_b_ih].reshape(-1)
                 _core.seq_backward(
-                    dx_d.reshape(-1), dh0[k].reshape(-1), dc0[k].reshape(-1),
+                    d_in.reshape(-1), d > 0, dh0[k].reshape(-1), dc0[k].reshape(-1),
                     self.grads[n_w_ih].reshape(-1), self.grads[n_w_hh].reshape(-1), dbias,
-                    d_gates.reshape(-1),
-                    scratch_dh, scratch_dc, dw_t, d_out.reshape(-1)[d * H:], D * H,
+                    self.grads[n_b_hh.replace("bias_hh", "peephole")] if self.peepholes else None,
+                    d_gates.reshape(-1), scratch, d_out.reshape(-1)[d * H:], D * H,
                     dh_n[k].reshape(-1) if dh_n is not None else None,
                     dc_n[k].reshape(-1) if dc_n is not None else None,
                     inp.reshape(-1), h0_k, c0_k, out.reshape(-1)[d * H:], D * H,
-                    cell.reshape(-1), gates.reshape(-1),
-                    self._params[n_w_ih].reshape(-1), self._params[n_w_hh].reshape(-1),
-                    T, B, in_size, H, self._backwards(d), _core.ACTIVATIONS[self.activation],
-                    d_peephole=self.grads[n_b_hh.replace("bias_hh", "peephole")]
-                    if self.peepholes else None, **self._extras(layer, d))
+                    cell.reshape(-1), gates.reshape(-1), packed, T, B, in_size, H,
+                    self._backwards(d), act, isa_code=isa, split=self._split,
+                    **self._extras(layer, d))
                 self.grads[n_b_hh][...] = dbias  # both biases enter as their sum
-                d_in += dx_d
             d_out = d_in
         dx = d_out.transpose(1, 0, 2).copy() if self.batch_first else d_out
         return dx, (dh0, dc0)

@@ -1,7 +1,7 @@
 """fastlstm.LSTM, the drop-in replacement for notebook 001's class, and fastlstm.lstm_step.
 
 Same constructor, attributes, random draws, methods, returns and printed lines as
-:class:`fastlstm.reference.LSTM`; the math runs in the C kernels (csrc/seed_impl.h), a whole
+:class:`fastlstm.reference.LSTM`; the math runs in the C kernels (csrc/seed_impl.h, on csrc/fl_seq.h), a whole
 sequence per call, and ``train`` runs up to ten epochs per call.
 """
 
@@ -167,7 +167,7 @@ class LSTM:
         H = self.hidden_size
         return (np.empty((T, H), self.dtype), np.empty((T, H), self.dtype),
                 np.empty((T, 4 * H), self.dtype),
-                np.empty(_core.seq_workspace_size(self.input_size, H), self.dtype))
+                np.empty(_core.packed_size(self.dtype.name, self.input_size, H), self.dtype))
 
     def forward(self, inputs):
         """Run one sequence from zero state.
@@ -237,10 +237,13 @@ class LSTM:
             raise ValueError(f"targets: expected {T} time steps (the length of the last forward's "
                              f"inputs), shape ({T}, {self.output_size}), got "
                              f"{shape_str(y.shape)}")
-        work = np.empty(_core.seed_workspace_size(T, self.input_size, self.hidden_size,
-                                                  self.output_size), self.dtype)
+        work = np.empty(_core.seed_workspace_size(self.dtype.name, T, self.input_size,
+                                                  self.hidden_size, self.output_size), self.dtype)
+        packed = np.empty(_core.packed_size(self.dtype.name, self.input_size, self.hidden_size),
+                          self.dtype)
         f = self._flat
-        return _core.seed_backward(f["W"], f["b"], f["Wy"], f["by"], work, y.reshape(-1),
+        return _core.seed_backward(f["W"], f["b"], f["Wy"], f["by"], work, packed,
+                                   y.reshape(-1),
                                    x.reshape(-1), hidden.reshape(-1), cell.reshape(-1),
                                    gates.reshape(-1), T, self.input_size,
                                    self.hidden_size, self.output_size,
@@ -332,7 +335,7 @@ class LSTM:
         I, H, O = self.input_size, self.hidden_size, self.output_size
         t_max = int(np.max(np.diff(offsets)))
         hidden, cell, gates, w_t = self._buffers(t_max)
-        work = np.empty(_core.seed_workspace_size(t_max, I, H, O), self.dtype)
+        work = np.empty(_core.seed_workspace_size(self.dtype.name, t_max, I, H, O), self.dtype)
         f = self._flat
         losses = []
         epoch = 0

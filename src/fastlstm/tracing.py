@@ -265,7 +265,7 @@ def _trace_layer(model, x, state):
         c0 = to_array(state[1], "c0", model.dtype).reshape(-1, B, H)
     parts = {}
     for layer, (inp, out, layer_cache) in enumerate(caches):
-        for d, (gates, cell, _, _) in enumerate(layer_cache):
+        for d, (gates, cell, *_) in enumerate(layer_cache):
             k = layer * D + d
             hidden = out[:, :, d * H:(d + 1) * H]
             zeros = np.zeros((B, H), model.dtype)

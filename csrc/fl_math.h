@@ -1,10 +1,10 @@
 /*
- * fastmath_impl.h: exp, sigmoid and tanh for the gate math, written so the compiler can
- * vectorise them (no branches, no libm calls), for `real` = float or double (FL_DOUBLE says which).
+ * fl_math.h: exp, sigmoid and tanh on vectors for the gate math (`real` = float or double;
+ * FL_DOUBLE says which), branch-free: every condition is a lane mask and a select.
  *
  * Why not libm: the gate pass evaluates five transcendental functions per hidden unit and step;
- * scalar libm calls cost more than the GEMMs at the seed's sizes and a large share at mid sizes.
- * Accuracy: exp of a non-positive argument by Cody-Waite reduction to |r| <= ln2/2 and a
+ * scalar libm calls cost more than the products at the seed's sizes and a large share at mid
+ * sizes. Accuracy: exp of a non-positive argument by Cody-Waite reduction to |r| <= ln2/2 and a
  * Taylor polynomial (degree 13 in double, 7 in float), within 2 ulp of the correctly rounded
  * result; tanh by an odd minimax polynomial (fitted with mpmath's chebyfit, max error 3.6e-19 in
  * double, 1.5e-10 in float, relative) for |x| < 0.55 and (1 - e) / (1 + e), e = exp(-2|x|),
@@ -12,10 +12,7 @@
  * Only exp(-|x|) is ever needed, so there is no overflow to handle.
  */
 
-#include <stdint.h>
-
 #if FL_DOUBLE
-typedef uint64_t FL_FN(uint_t);
 #define FL_EXPNEG_MIN (-708.3964185322641)       /* exp of it is DBL_MIN */
 #define FL_SHIFTER 0x1.8p52
 #define FL_MANT_BITS 52
@@ -24,7 +21,6 @@ typedef uint64_t FL_FN(uint_t);
 #define FL_LN2_LO 0x1.ef35793c76730p-45
 #define FL_LOG2E 1.4426950408889634
 #else
-typedef uint32_t FL_FN(uint_t);
 #define FL_EXPNEG_MIN (-87.33654f)               /* exp of it is FLT_MIN */
 #define FL_SHIFTER 0x1.8p23f
 #define FL_MANT_BITS 23
@@ -34,31 +30,18 @@ typedef uint32_t FL_FN(uint_t);
 #define FL_LOG2E 1.44269504f
 #endif
 
-static inline FL_FN(uint_t) FL_FN(as_uint)(real x)
-{
-    FL_FN(uint_t) u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-static inline real FL_FN(as_real)(FL_FN(uint_t) u)
-{
-    real x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
 /* exp(x) for x <= 0 (callers pass -|y|). */
-static inline real FL_FN(expneg)(real x)
+FL_INLINE vreal v_expneg(vreal x)
 {
-    const real xc = x < FL_EXPNEG_MIN ? FL_EXPNEG_MIN : x; /* NaN stays NaN */
-    real kd = xc * FL_LOG2E + FL_SHIFTER;                  /* round(x / ln2) in the low bits */
-    const FL_FN(uint_t) ki = FL_FN(as_uint)(kd);
-    kd -= FL_SHIFTER;
-    const real r = (xc - kd * FL_LN2_HI) - kd * FL_LN2_LO;
-    real p;
+    const vint under = x < R(FL_EXPNEG_MIN); /* NaN: false, stays NaN */
+    const vreal xc = v_sel(under, v_set1(R(FL_EXPNEG_MIN)), x);
+    vreal kd = xc * R(FL_LOG2E) + R(FL_SHIFTER); /* round(x / ln2) in the low bits */
+    const vint ki = (vint)kd;
+    kd = kd - R(FL_SHIFTER);
+    const vreal r = (xc - kd * R(FL_LN2_HI)) - kd * R(FL_LN2_LO);
+    vreal p;
 #if FL_DOUBLE
-    p = 1.0 / 6227020800.0;                   /* 1/13! */
+    p = v_set1(1.0 / 6227020800.0);           /* 1/13! */
     p = p * r + 1.0 / 479001600.0;
     p = p * r + 1.0 / 39916800.0;
     p = p * r + 1.0 / 3628800.0;
@@ -73,7 +56,7 @@ static inline real FL_FN(expneg)(real x)
     p = p * r + 1.0;
     p = p * r + 1.0;
 #else
-    p = 1.0f / 5040.0f;                        /* 1/7! */
+    p = v_set1(1.0f / 5040.0f);               /* 1/7! */
     p = p * r + 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
     p = p * r + 1.0f / 24.0f;
@@ -83,43 +66,40 @@ static inline real FL_FN(expneg)(real x)
     p = p * r + 1.0f;
 #endif
     /* 2^k from k = ki - bits(shifter), k in [-1022, 0] (double) / [-126, 0] (float). */
-    const FL_FN(uint_t) k = ki - FL_FN(as_uint)(FL_SHIFTER);
-    const real scale = FL_FN(as_real)((FL_FN(uint_t))(k + FL_EXP_BIAS) << FL_MANT_BITS);
-    const real result = p * scale;
-    return x < FL_EXPNEG_MIN ? (real)0 : result;
+    const vint k = ki - (vint)v_set1(R(FL_SHIFTER));
+    const vreal scale = (vreal)((k + (ireal)FL_EXP_BIAS) << FL_MANT_BITS);
+    return v_sel(under, v_zero(), p * scale);
 }
 
 /* Exact sigmoid without overflow: e = exp(-|x|); x >= 0 -> 1/(1+e), x < 0 -> e/(1+e). */
-static inline real FL_FN(sigmoid_exact)(real x)
+FL_INLINE vreal v_sigmoid(vreal x)
 {
-    const real ax = x < 0 ? -x : x;
-    const real e = FL_FN(expneg)(-ax);
-    const real s = 1 / (1 + e);
-    return x < 0 ? e * s : s;
+    const vreal e = v_expneg(-v_abs(x));
+    const vreal s = R(1) / (R(1) + e);
+    return v_sel(x < R(0), e * s, s);
 }
 
 /* The seed class's sigmoid, 1 / (1 + exp(-clip(x, -15, 15))); NaN passes through the clip as
  * in np.clip. exp(-y) for y in [-15, 15] is computed as 1/exp(-15..0) on the positive side. */
-static inline real FL_FN(sigmoid_clip15)(real x)
+FL_INLINE vreal v_sigmoid_clip15(vreal x)
 {
-    const real y = x < -15 ? (real)-15 : (x > 15 ? (real)15 : x);
-    const real ay = y < 0 ? -y : y;
-    const real e = FL_FN(expneg)(-ay); /* exp(-|y|) */
+    const vreal y = v_sel(x < R(-15), v_set1(R(-15)), v_sel(x > R(15), v_set1(R(15)), x));
+    const vreal e = v_expneg(-v_abs(y));
     /* 1 / (1 + exp(-y)): y >= 0 -> 1 / (1 + e); y < 0 -> 1 / (1 + 1/e) = e / (e + 1) */
-    return y < 0 ? e / (e + 1) : 1 / (1 + e);
+    return v_sel(y < R(0), e / (e + R(1)), R(1) / (R(1) + e));
 }
 
-static inline real FL_FN(tanh_fast)(real x)
+FL_INLINE vreal v_tanh(vreal x)
 {
-    const real ax = x < 0 ? -x : x;
+    const vreal ax = v_abs(x);
     /* |x| >= 0.55: (1 - e) / (1 + e) with e = exp(-2|x|) <= 0.333, no cancellation. */
-    const real e = FL_FN(expneg)(-2 * ax);
-    const real big = (1 - e) / (1 + e);
+    const vreal e = v_expneg(R(-2) * ax);
+    const vreal big = (R(1) - e) / (R(1) + e);
     /* |x| < 0.55: x * P(x^2), minimax. */
-    const real u = x * x;
-    real p;
+    const vreal u = x * x;
+    vreal p;
 #if FL_DOUBLE
-    p = 0.00000601757585087818372158;
+    p = v_set1(0.00000601757585087818372158);
     p = p * u - 0.00003012677445940982640067;
     p = p * u + 0.00009149387098420200198297;
     p = p * u - 0.0002369718950727862306976;
@@ -133,7 +113,7 @@ static inline real FL_FN(tanh_fast)(real x)
     p = p * u - 0.3333333333333330231115;
     p = p * u + 0.9999999999999999996416;
 #else
-    p = 0.002127435363495709732583f;
+    p = v_set1(0.002127435363495709732583f);
     p = p * u - 0.008157853372483881321296f;
     p = p * u + 0.02169126531652129907182f;
     p = p * u - 0.05394458467816306627666f;
@@ -141,10 +121,13 @@ static inline real FL_FN(tanh_fast)(real x)
     p = p * u - 0.3333332966292951588496f;
     p = p * u + 0.9999999998539347888389f;
 #endif
-    const real small = x * p;
-    const real signed_big = x < 0 ? -big : big;
-    return ax < (real)0.55 ? small : (x != x ? x : signed_big);
+    const vreal small = x * p;
+    const vreal far = v_sel(x != x, x, v_copysign(big, x)); /* NaN stays NaN */
+    return v_sel(ax < R(0.55), small, far);
 }
+
+/* relu with NaN kept (x < 0 is false for NaN), as np.maximum(x, 0) does. */
+FL_INLINE vreal v_relu(vreal x) { return v_sel(x < R(0), v_zero(), x); }
 
 #undef FL_EXPNEG_MIN
 #undef FL_SHIFTER

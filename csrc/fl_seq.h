@@ -1,0 +1,576 @@
+/*
+ * fl_seq.h: one layer and direction over a whole sequence, forward and backward, and the
+ * packing of its weights, on one ISA path.
+ *
+ * Forward: the input projection of every step is one product before the time loop
+ * (gates (T*B, G) = x W_ih^T + bias); each step then adds h_{t-1} W_hh^T and runs the gate math
+ * on the registers of that product (fwd_tile), so a step reads its weights once and its
+ * preactivations never make a round trip through memory. W_hh^T is packed unit-interleaved for
+ * this: block u of the packed matrix holds, for VL hidden units, their i, f, g and o columns
+ * side by side, so one register tile holds all four gates of its units.
+ *
+ * Backward, in reverse: the gate math of step t (bwd_gates) gives dG_t; dh_{t-1} = dG_t W_hh is
+ * one product (on W_hh packed in panels over the units); after the loop, dX = dG W_ih, and the
+ * weight gradients dW_ih^T = X^T dG, dW_hh^T = H_prev^T dG are single products over all steps
+ * (dG packed once), transposed into place.
+ *
+ * Threads: one OpenMP team per call. The projection and the after-loop products split their
+ * output panels or rows. The recurrence splits by batch rows when each thread gets enough of
+ * them (each carries its rows through every step: no barrier) or by hidden units (a thread owns
+ * the four gates of its units, so its gate math needs nothing from the others: one barrier per
+ * step, after which everyone reads the whole h_t). Nothing is ever summed across threads.
+ */
+
+#ifdef _OPENMP
+#include <omp.h>
+#define FL_BARRIER() _Pragma("omp barrier")
+#else
+#define FL_BARRIER() ((void)0)
+#endif
+
+#if FL_VBYTES >= 64
+#define FL_MRF 6 /* forward tile: 6 rows x 4 gate vectors = 24 accumulators */
+#else
+#define FL_MRF 3 /* 12 accumulators */
+#endif
+#define FL_NRF (4 * FL_VL)                                  /* a unit block's four gates */
+#define FL_KCF (16384 / (int)(FL_NRF * sizeof(real)))       /* 16 KiB of packed W_hh^T */
+
+/* Below this many multiply-adds a call runs on one thread: waking a team costs more. */
+#define FL_PAR_MIN_MACS (1LL << 18)
+/* A batch split needs this many rows per thread to keep the product efficient ... */
+#define FL_BATCH_MIN_ROWS 8
+/* ... and W_hh^T no larger than this (beyond it, each thread streaming all of it every step
+ * costs more than a barrier per step). */
+#define FL_BATCH_MAX_BYTES (4LL << 20)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Packed weights                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/* dX = dG W_ih on panels of W_ih (G, I) when there are enough inputs for a panel, else as
+ * dot products with the rows of W_ih^T (I, G). */
+FL_INLINE int dx_on_panels(int I) { return I >= FL_VL; }
+
+typedef struct {
+    long long wx, uf, ub, wd, total; /* offsets of the parts, and the size */
+} packed_layout;
+
+static packed_layout packed_layout_of(int I, int H)
+{
+    const long long G = 4LL * H, nub = panels_of(H, FL_VL);
+    packed_layout l;
+    l.wx = 0;                                                 /* W_ih^T (I, G) panels */
+    l.uf = l.wx + packed_panels_size(I, G, FL_NR);            /* W_hh^T unit-interleaved */
+    l.ub = l.uf + nub * H * FL_NRF;                           /* W_hh (G, H) panels */
+    l.wd = l.ub + packed_panels_size(G, H, FL_NR);            /* W_ih for dX */
+    l.total = l.wd + (dx_on_panels(I) ? packed_panels_size(G, I, FL_NR) : (long long)I * G);
+    return l;
+}
+
+static long long k_packed_size(int I, int H)
+{
+    return I < 1 || H < 1 ? -1 : packed_layout_of(I, H).total;
+}
+
+static fl_status k_pack_weights(real *packed, const FL_FN(fl_weights) *w, int I, int H)
+{
+    if (!packed || !w || !w->w_ih || !w->w_hh || I < 1 || H < 1 || w->ld_ih < I || w->ld_hh < H)
+        return FL_ERR_ARG;
+    const int G = 4 * H, nub = (int)panels_of(H, FL_VL);
+    const packed_layout l = packed_layout_of(I, H);
+    pack_panels(packed + l.wx, w->w_ih, w->ld_ih, I, G, 1, FL_NR, 0, (int)panels_of(G, FL_NR));
+    real *uf = packed + l.uf;
+    for (int ub = 0; ub < nub; ub++)
+        for (int k = 0; k < H; k++)
+            for (int q = 0; q < 4; q++)
+                for (int j = 0; j < FL_VL; j++) {
+                    const int unit = ub * FL_VL + j;
+                    *uf++ = unit < H ? w->w_hh[(long long)(q * H + unit) * w->ld_hh + k] : 0;
+                }
+    pack_panels(packed + l.ub, w->w_hh, w->ld_hh, G, H, 0, FL_NR, 0, (int)panels_of(H, FL_NR));
+    if (dx_on_panels(I)) {
+        pack_panels(packed + l.wd, w->w_ih, w->ld_ih, G, I, 0, FL_NR, 0, (int)panels_of(I, FL_NR));
+    } else {
+        real *wt = packed + l.wd;
+        for (int i = 0; i < I; i++)
+            for (int g = 0; g < G; g++) wt[(long long)i * G + g] = w->w_ih[(long long)g * w->ld_ih + i];
+    }
+    return FL_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Threads                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    int threads; /* team size */
+    int split;   /* FL_SPLIT_BATCH, FL_SPLIT_UNITS or FL_SPLIT_SERIAL for the recurrence */
+} plan;
+
+static plan make_plan(const fl_exec *ex, const fl_dims *d, int unit_blocks)
+{
+    plan p;
+    const long long macs = (long long)d->T * d->B * 4 * d->H * ((long long)d->I + d->H);
+    p.threads = ex->threads < 1 ? 1 : ex->threads;
+#ifndef _OPENMP
+    p.threads = 1;
+#endif
+    if (ex->split == FL_SPLIT_AUTO && macs < FL_PAR_MIN_MACS) p.threads = 1;
+    if (p.threads == 1) {
+        p.split = FL_SPLIT_SERIAL;
+        return p;
+    }
+    p.split = ex->split;
+    if (p.split == FL_SPLIT_AUTO) {
+        const long long w_bytes = (long long)sizeof(real) * 4 * d->H * d->H;
+        if (d->B >= FL_BATCH_MIN_ROWS * p.threads && w_bytes <= FL_BATCH_MAX_BYTES)
+            p.split = FL_SPLIT_BATCH;
+        else if (unit_blocks >= p.threads)
+            p.split = FL_SPLIT_UNITS;
+        else if (d->B >= p.threads)
+            p.split = FL_SPLIT_BATCH;
+        else
+            p.split = FL_SPLIT_SERIAL;
+    }
+    return p;
+}
+
+FL_INLINE int team_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* The rows and the unit blocks (of `unit` units) one thread works on in the recurrence. */
+static void recurrence_share(const plan *p, int tid, int B, int nblocks, int *r0, int *r1,
+                             int *b0, int *b1)
+{
+    *r0 = 0; *r1 = B; *b0 = 0; *b1 = nblocks;
+    if (p->split == FL_SPLIT_BATCH) {
+        split_range(B, 1, p->threads, tid, r0, r1);
+    } else if (p->split == FL_SPLIT_UNITS) {
+        split_range(nblocks, 1, p->threads, tid, b0, b1);
+    } else if (tid != 0) {
+        *r1 = 0; /* serial: thread 0 does it all */
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Forward                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Rows [0, mr) of one step x one unit block (VL units at u0, n of them real): the product
+ * h_prev (mr, kc) @ packed W_hh^T rows (kc, 4 VL) added to the preactivations in g (rows G
+ * apart, gate q at q H + u0), which hold partial sums between k blocks; after the last block the
+ * gate math on the registers: the activated gates back into g when keep, c_t into c_out and h_t
+ * into h_out. c_prev may alias c_out (inference updates the state in place). */
+FL_INLINE void fwd_tile(const int mr, int kc, const real *restrict a, long long lda,
+                        const real *restrict bp, real *g, int G, int H, int u0, int n, int last,
+                        const real *c_prev, real *c_out, real *h_out, long long ld_h, int keep,
+                        const cellcfg *cf)
+{
+    vreal acc[FL_MRF][4];
+    for (int r = 0; r < mr; r++)
+        for (int q = 0; q < 4; q++) acc[r][q] = v_load_upto(g + (long long)r * G + q * H + u0, n);
+    for (int p = 0; p < kc; p++) {
+        const real *b = bp + (long long)p * FL_NRF;
+        const vreal b0 = v_load(b), b1 = v_load(b + FL_VL);
+        const vreal b2 = v_load(b + 2 * FL_VL), b3 = v_load(b + 3 * FL_VL);
+        for (int r = 0; r < mr; r++) {
+            const real av = a[r * lda + p];
+            acc[r][0] += av * b0;
+            acc[r][1] += av * b1;
+            acc[r][2] += av * b2;
+            acc[r][3] += av * b3;
+        }
+    }
+    if (!last) {
+        for (int r = 0; r < mr; r++)
+            for (int q = 0; q < 4; q++)
+                v_store_upto(g + (long long)r * G + q * H + u0, acc[r][q], n);
+        return;
+    }
+    for (int r = 0; r < mr; r++) {
+        vreal c = c_prev ? v_load_upto(c_prev + (long long)r * H + u0, n) : v_zero();
+        const vreal h = cell_forward(&acc[r][0], &acc[r][1], &acc[r][2], &acc[r][3], &c, cf, u0, n);
+        if (keep)
+            for (int q = 0; q < 4; q++)
+                v_store_upto(g + (long long)r * G + q * H + u0, acc[r][q], n);
+        v_store_upto(c_out + (long long)r * H + u0, c, n);
+        v_store_upto(h_out + (long long)r * ld_h + u0, h, n);
+    }
+}
+
+static void fwd_tile_any(int mr, int kc, const real *a, long long lda, const real *bp, real *g,
+                         int G, int H, int u0, int n, int last, const real *c_prev, real *c_out,
+                         real *h_out, long long ld_h, int keep, const cellcfg *cf)
+{
+#define FL_FWD_CASE(M)                                                                         \
+    case M:                                                                                    \
+        fwd_tile(M, kc, a, lda, bp, g, G, H, u0, n, last, c_prev, c_out, h_out, ld_h, keep, cf); \
+        break;
+    switch (mr) {
+        FL_FWD_CASE(1) FL_FWD_CASE(2) FL_FWD_CASE(3)
+#if FL_MRF > 3
+        FL_FWD_CASE(4) FL_FWD_CASE(5) FL_FWD_CASE(6)
+#endif
+    default: break;
+    }
+#undef FL_FWD_CASE
+}
+
+/* One forward step for rows [r0, r1) and unit blocks [b0, b1). */
+static void fwd_step(int r0, int r1, int b0, int b1, int H, const real *uf, const real *h_prev,
+                     long long ld_prev, real *g_t, const real *c_prev, real *c_t, real *h_t,
+                     long long ld_h, int keep, const cellcfg *cf)
+{
+    const int G = 4 * H;
+    const int k_total = h_prev ? H : 0; /* no h_{t-1} (zeros): the gate math alone */
+    for (int ub = b0; ub < b1; ub++) {
+        const int u0 = ub * FL_VL, n = H - u0 < FL_VL ? H - u0 : FL_VL;
+        const real *panel = uf + (long long)ub * H * FL_NRF;
+        for (int k0 = 0; k0 < k_total || k0 == 0; k0 += FL_KCF) {
+            const int kc = k_total - k0 < FL_KCF ? k_total - k0 : FL_KCF;
+            const int last = k0 + kc >= k_total;
+            for (int r = r0; r < r1; r += FL_MRF) {
+                const int mr = r1 - r < FL_MRF ? r1 - r : FL_MRF;
+                fwd_tile_any(mr, kc, h_prev ? h_prev + r * ld_prev + k0 : NULL, ld_prev,
+                             panel + (long long)k0 * FL_NRF, g_t + (long long)r * G, G, H, u0, n,
+                             last, c_prev ? c_prev + (long long)r * H : NULL,
+                             c_t + (long long)r * H, h_t + r * ld_h, ld_h, keep, cf);
+            }
+            if (k_total == 0) break;
+        }
+    }
+}
+
+static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
+                               const FL_FN(fl_weights) *w, const FL_FN(fl_fwd_bufs) *f)
+{
+    const int T = d->T, B = d->B, I = d->I, H = d->H, G = 4 * H;
+    if (T < 0 || B < 0 || I < 1 || H < 1 || !f || !w || !cell || f->ld_hidden < H ||
+        f->ld_x < I || !f->hidden || !f->gates || !f->x || !w->packed || !w->bias ||
+        (f->cell == NULL && f->c_last == NULL))
+        return FL_ERR_ARG;
+    if (T == 0 || B == 0) return FL_OK;
+    const packed_layout l = packed_layout_of(I, H);
+    const cellcfg cf = cellcfg_make(cell, w->peephole, H);
+    const int nub = (int)panels_of(H, FL_VL);
+    const plan pl = make_plan(ex, d, nub);
+    const int keep = f->cell != NULL;
+    const long long step_h = (long long)B * f->ld_hidden, step_c = (long long)B * H;
+    const long long step_g = (long long)B * G;
+    const gemm_args proj = {T * B, G, I, f->x, f->ld_x, 0, w->packed + l.wx, (long long)I * FL_NR,
+                            f->gates, G, C_BIAS, w->bias};
+
+#ifdef _OPENMP
+#pragma omp parallel num_threads(pl.threads) if (pl.threads > 1)
+#endif
+    {
+        const int tid = team_id();
+        /* 1. The input projection of every step at once. */
+        gemm_part(&proj, pl.threads, tid);
+        FL_BARRIER();
+        /* 2. The recurrence. */
+        int r0, r1, b0, b1;
+        recurrence_share(&pl, tid, B, nub, &r0, &r1, &b0, &b1);
+        for (int s = 0; s < T; s++) {
+            const int t = cell->reverse ? T - 1 - s : s;
+            const int tp = cell->reverse ? t + 1 : t - 1; /* the step whose state feeds t */
+            const real *h_prev = s == 0 ? f->h0 : f->hidden + tp * step_h;
+            const long long ld_prev = s == 0 ? H : f->ld_hidden;
+            const real *c_prev;
+            real *c_t;
+            if (keep) {
+                c_prev = s == 0 ? f->c0 : f->cell + tp * step_c;
+                c_t = f->cell + t * step_c;
+            } else {
+                c_prev = s == 0 ? f->c0 : f->c_last; /* in place: each element reads itself */
+                c_t = f->c_last;
+            }
+            if (r0 < r1)
+                fwd_step(r0, r1, b0, b1, H, w->packed + l.uf, h_prev, ld_prev, f->gates + t * step_g,
+                         c_prev, c_t, f->hidden + t * step_h, f->ld_hidden, keep, &cf);
+            if (pl.split == FL_SPLIT_UNITS) {
+                FL_BARRIER();
+            }
+        }
+    }
+    if (keep && f->c_last) {
+        const int t_last = cell->reverse ? 0 : T - 1;
+        memcpy(f->c_last, f->cell + t_last * step_c, sizeof(real) * (size_t)step_c);
+    }
+    return FL_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Backward                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Scratch views of backward, in the order fl_bwd_scratch_size counts them. */
+typedef struct {
+    real *dh;    /* (B, H) the gradient reaching h_t */
+    real *dc;    /* (B, H) the gradient reaching c_t */
+    real *dgp;   /* dG (T*B, G) packed in panels */
+    real *dwt_i; /* (I, G) dW_ih^T */
+    real *dwt_h; /* (H, G) dW_hh^T */
+} bwd_scratch;
+
+static long long k_bwd_scratch_size(const fl_dims *d)
+{
+    const long long G = 4LL * d->H, rows = (long long)d->T * d->B;
+    return 2LL * d->B * d->H + packed_panels_size(rows, G, FL_NR) + ((long long)d->I + d->H) * G;
+}
+
+static bwd_scratch bwd_scratch_of(real *s, const fl_dims *d)
+{
+    const long long G = 4LL * d->H, rows = (long long)d->T * d->B;
+    bwd_scratch v;
+    v.dh = s;
+    v.dc = v.dh + (long long)d->B * d->H;
+    v.dgp = v.dc + (long long)d->B * d->H;
+    v.dwt_i = v.dgp + packed_panels_size(rows, G, FL_NR);
+    v.dwt_h = v.dwt_i + (long long)d->I * G;
+    return v;
+}
+
+/* The gate math of step t backwards for rows [r0, r1), units [u0, u1): dh (+ dy_t) and dc in,
+ * dG_t out, dc becomes dL/dc_{t-1}. */
+static void bwd_gates(int r0, int r1, int u0, int u1, int H, const real *dh, const real *dy_t,
+                      long long ld_dy, const real *g_t, const real *c_t, const real *c_prev,
+                      real *dc, real *dg_t, const cellcfg *cf)
+{
+    const int G = 4 * H;
+    for (int r = r0; r < r1; r++) {
+        const real *g = g_t + (long long)r * G;
+        real *dg = dg_t + (long long)r * G;
+        for (int u = u0; u < u1; u += FL_VL) {
+            const int n = u1 - u < FL_VL ? u1 - u : FL_VL;
+            const long long o = (long long)r * H + u;
+            vreal d_h = v_load_upto(dh + o, n);
+            if (dy_t) d_h += v_load_upto(dy_t + r * ld_dy + u, n);
+            vreal dcv = v_load_upto(dc + o, n), di, df, dgg, d_o;
+            cell_backward(v_load_upto(g + u, n), v_load_upto(g + H + u, n),
+                          v_load_upto(g + 2 * H + u, n), v_load_upto(g + 3 * H + u, n),
+                          v_load_upto(c_t + o, n), c_prev ? v_load_upto(c_prev + o, n) : v_zero(),
+                          d_h, &dcv, &di, &df, &dgg, &d_o, cf, u, n);
+            v_store_upto(dg + u, di, n);
+            v_store_upto(dg + H + u, df, n);
+            v_store_upto(dg + 2 * H + u, dgg, n);
+            v_store_upto(dg + 3 * H + u, d_o, n);
+            v_store_upto(dc + o, dcv, n);
+        }
+    }
+}
+
+/* dst (cols, rows) rows ld_dst apart <- src (rows, cols)^T, rows [c0, c1) of dst only, in tiles
+ * (a plain column walk would write with a power-of-two stride and thrash the cache sets). */
+static void transpose_rows(real *dst, long long ld_dst, const real *src, long long ld_src,
+                           int rows, int c0, int c1)
+{
+    enum { TILE = 16 };
+    for (int cb = c0; cb < c1; cb += TILE) {
+        const int ce = cb + TILE < c1 ? cb + TILE : c1;
+        for (int rb = 0; rb < rows; rb += TILE) {
+            const int re = rb + TILE < rows ? rb + TILE : rows;
+            for (int c = cb; c < ce; c++)
+                for (int r = rb; r < re; r++) dst[c * ld_dst + r] = src[r * ld_src + c];
+        }
+    }
+}
+
+static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
+                                const FL_FN(fl_weights) *w, const FL_FN(fl_fwd_bufs) *f,
+                                const FL_FN(fl_bwd_bufs) *b)
+{
+    const int T = d->T, B = d->B, I = d->I, H = d->H, G = 4 * H;
+    if (T < 1 || B < 1 || I < 1 || H < 1 || !f || !b || !w || !cell || !w->packed ||
+        f->ld_hidden < H || f->ld_x < I || !f->hidden || !f->cell || !f->gates || !f->x ||
+        !b->dw_ih || !b->dw_hh || !b->dbias || !b->d_gates || !b->scratch ||
+        b->ld_dw_ih < I || b->ld_dw_hh < H || (b->dx && b->ld_dx < I) ||
+        (b->dy && b->ld_dy < H) || (w->peephole && !b->d_peephole))
+        return FL_ERR_ARG;
+    const packed_layout l = packed_layout_of(I, H);
+    const cellcfg cf = cellcfg_make(cell, w->peephole, H);
+    const int np_h = (int)panels_of(H, FL_NR);          /* unit panels of dh = dG W_hh */
+    const plan pl = make_plan(ex, d, np_h);
+    const bwd_scratch sc = bwd_scratch_of(b->scratch, d);
+    const long long step_h = (long long)B * f->ld_hidden, step_c = (long long)B * H;
+    const long long step_g = (long long)B * G, rows = (long long)T * B;
+    const long long dg_stride = rows * FL_NR;            /* panel stride of packed dG */
+    const int np_g = (int)panels_of(G, FL_NR);
+    const int rev = cell->reverse;
+
+#ifdef _OPENMP
+#pragma omp parallel num_threads(pl.threads) if (pl.threads > 1)
+#endif
+    {
+        const int tid = team_id();
+        int r0, r1, q0, q1;
+        recurrence_share(&pl, tid, B, np_h, &r0, &r1, &q0, &q1);
+        const int u0 = q0 * FL_NR < H ? q0 * FL_NR : H, u1 = q1 * FL_NR < H ? q1 * FL_NR : H;
+        const gemm_args dh_prod_base = {0, H, G, NULL, G, 0, w->packed + l.ub, (long long)G * FL_NR,
+                                        NULL, H, C_ZERO, NULL};
+        /* 1. The recurrence, from the last step processed forward to the first. */
+        for (int r = r0; r < r1; r++) {
+            const long long o = (long long)r * H;
+            for (int u = u0; u < u1; u++) {
+                sc.dh[o + u] = b->dh_last ? b->dh_last[o + u] : 0;
+                sc.dc[o + u] = b->dc_last ? b->dc_last[o + u] : 0;
+            }
+        }
+        int t_next = -1; /* the step processed before this one */
+        for (int s = T - 1; s >= 0; s--) {
+            const int t = rev ? T - 1 - s : s;
+            const int tp = rev ? t + 1 : t - 1;
+            if (t_next >= 0) {
+                /* dh_t = dG_{t_next} W_hh for my rows and units (everyone's dG_{t_next} done) */
+                if (pl.split == FL_SPLIT_UNITS) {
+                FL_BARRIER();
+            }
+                gemm_args g = dh_prod_base;
+                g.m = B;
+                g.a = b->d_gates + t_next * step_g;
+                g.c = sc.dh;
+                gemm_block(&g, r0, r1, q0, q1);
+            }
+            bwd_gates(r0, r1, u0, u1, H, sc.dh, b->dy ? b->dy + t * (long long)B * b->ld_dy : NULL,
+                      b->ld_dy, f->gates + t * step_g, f->cell + t * step_c,
+                      s == 0 ? f->c0 : f->cell + tp * step_c, sc.dc, b->d_gates + t * step_g, &cf);
+            t_next = t;
+        }
+        FL_BARRIER();
+        if (b->dh0) { /* dh0 = dG_first W_hh */
+            gemm_args g = dh_prod_base;
+            g.m = B;
+            g.a = b->d_gates + t_next * step_g;
+            g.c = b->dh0;
+            gemm_block(&g, r0, r1, q0, q1);
+        }
+        if (b->dc0)
+            for (int r = r0; r < r1; r++)
+                for (int u = u0; u < u1; u++) b->dc0[(long long)r * H + u] = sc.dc[(long long)r * H + u];
+
+        /* 2. dG packed once for the weight gradients (panels split between threads). */
+        int p0, p1;
+        split_range(np_g, 1, pl.threads, tid, &p0, &p1);
+        pack_panels(sc.dgp, b->d_gates, G, (int)rows, G, 0, FL_NR, p0, p1);
+        FL_BARRIER();
+
+        /* 3. dX (rows split), db and the weight gradients (panels split). */
+        if (b->dx) {
+            int i0, i1;
+            split_range((int)rows, FL_MR, pl.threads, tid, &i0, &i1);
+            const int start = b->dx_accumulate ? C_LOAD : C_ZERO;
+            if (dx_on_panels(I)) {
+                const gemm_args g = {(int)rows, I, G, b->d_gates, G, 0, w->packed + l.wd,
+                                     (long long)G * FL_NR, b->dx, b->ld_dx, start, NULL};
+                gemm_block(&g, i0, i1, 0, (int)panels_of(I, FL_NR));
+            } else {
+                gemm_dot_rows(i0, i1, I, G, b->d_gates, G, w->packed + l.wd, G, b->dx, b->ld_dx,
+                              start);
+            }
+        }
+        for (int q = p0; q < p1; q++) { /* db = the column sums of dG, from its panels */
+            const real *panel = sc.dgp + q * dg_stride;
+            vreal s0 = v_zero(), s1 = v_zero();
+            for (long long p = 0; p < rows; p++) {
+                s0 += v_load(panel + p * FL_NR);
+                s1 += v_load(panel + p * FL_NR + FL_VL);
+            }
+            const int j0 = q * FL_NR, wq = G - j0 < FL_NR ? G - j0 : FL_NR;
+            v_store_upto(b->dbias + j0, s0, wq < FL_VL ? wq : FL_VL);
+            if (wq > FL_VL) v_store_upto(b->dbias + j0 + FL_VL, s1, wq - FL_VL);
+        }
+        {   /* dW_ih^T (I, G) = X^T dG */
+            const gemm_args g = {I, G, (int)rows, f->x, f->ld_x, 1, sc.dgp, dg_stride, sc.dwt_i, G,
+                                 C_ZERO, NULL};
+            gemm_block(&g, 0, I, p0, p1);
+        }
+        {   /* dW_hh^T (H, G) = sum_t h_{prev(t)}^T dG_t: the steps whose predecessor is a row
+             * block of `hidden` form one product, the first processed step pairs with h0. */
+            const long long k_h = (long long)(T - 1) * B;
+            const real *h_from = rev ? f->hidden + step_h : f->hidden;
+            const long long dg_from = rev ? 0 : B, dg_first = rev ? k_h : 0;
+            gemm_args g = {H, G, (int)k_h, h_from, f->ld_hidden, 1, sc.dgp + dg_from * FL_NR,
+                           dg_stride, sc.dwt_h, G, C_ZERO, NULL};
+            gemm_block(&g, 0, H, p0, p1);
+            if (f->h0) {
+                g.k = B;
+                g.a = f->h0;
+                g.lda = H;
+                g.bp = sc.dgp + dg_first * FL_NR;
+                g.start = C_LOAD;
+                gemm_block(&g, 0, H, p0, p1);
+            }
+        }
+        if (w->peephole) { /* dp_i = sum dzi c_{t-1}, dp_f = sum dzf c_{t-1}, dp_o = sum dzo c_t */
+            int v0, v1;
+            split_range(H, FL_VL, pl.threads, tid, &v0, &v1);
+            for (int u = v0; u < v1; u += FL_VL) {
+                const int n = v1 - u < FL_VL ? v1 - u : FL_VL;
+                vreal si = v_zero(), sf = v_zero(), so = v_zero();
+                for (int s = T - 1; s >= 0; s--) {
+                    const int t = rev ? T - 1 - s : s, tp = rev ? t + 1 : t - 1;
+                    const real *cp = s == 0 ? f->c0 : f->cell + tp * step_c;
+                    for (int r = 0; r < B; r++) {
+                        const real *dg = b->d_gates + t * step_g + (long long)r * G;
+                        const vreal cpv = cp ? v_load_upto(cp + (long long)r * H + u, n) : v_zero();
+                        si += v_load_upto(dg + u, n) * cpv;
+                        sf += v_load_upto(dg + H + u, n) * cpv;
+                        so += v_load_upto(dg + 3 * H + u, n) *
+                              v_load_upto(f->cell + t * step_c + (long long)r * H + u, n);
+                    }
+                }
+                v_store_upto(b->d_peephole + u, si, n);
+                v_store_upto(b->d_peephole + H + u, so, n);
+                v_store_upto(b->d_peephole + 2 * H + u, sf, n);
+            }
+        }
+        FL_BARRIER();
+        /* 4. The transposes into place (rows of dW split). */
+        int g0, g1;
+        split_range(G, 16, pl.threads, tid, &g0, &g1);
+        transpose_rows(b->dw_ih, b->ld_dw_ih, sc.dwt_i, G, I, g0, g1);
+        transpose_rows(b->dw_hh, b->ld_dw_hh, sc.dwt_h, G, H, g0, g1);
+    }
+    return FL_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The product alone (tests, benchmarks)                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+static long long k_gemm_scratch_size(int k, int n) { return packed_panels_size(k, n, FL_NR); }
+
+static void k_gemm(int threads, int trans_a, int trans_b, int m, int n, int k, real alpha,
+                   const real *a, int lda, const real *b, int ldb, real beta, real *c, int ldc,
+                   real *scratch)
+{
+    const int np = (int)panels_of(n, FL_NR);
+    pack_panels(scratch, b, ldb, k, n, trans_b, FL_NR, 0, np);
+    if (alpha != 1)
+        for (long long e = 0; e < packed_panels_size(k, n, FL_NR); e++) scratch[e] *= alpha;
+    if (beta != 0 && beta != 1)
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) c[(long long)i * ldc + j] *= beta;
+    const gemm_args g = {m, n, k, a, lda, trans_a, scratch, (long long)k * FL_NR, c, ldc,
+                         beta == 0 || alpha == 0 ? C_ZERO : C_LOAD, NULL};
+    if (alpha == 0) { /* C = beta C (C_ZERO when beta is 0 too) */
+        if (beta == 0)
+            for (int i = 0; i < m; i++) memset(c + (long long)i * ldc, 0, sizeof(real) * (size_t)n);
+        return;
+    }
+    int nt = threads < 1 ? 1 : threads;
+#ifndef _OPENMP
+    nt = 1;
+#endif
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    gemm_part(&g, nt, team_id());
+}

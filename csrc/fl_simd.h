@@ -1,0 +1,86 @@
+/*
+ * fl_simd.h: the vector type of one ISA path, for `real` = float or double.
+ *
+ * The kernels are written once on `vreal`, a GCC/clang vector of FL_VBYTES bytes (16 generic
+ * and NEON, 32 AVX2, 64 AVX-512), and compiled once per path with that path's instruction set
+ * (engine.c, CMakeLists.txt). The width is what the source says, so each path's arithmetic is the
+ * same whatever machine runs it; comparisons give lane masks (all ones / zero) and selects are
+ * bit operations, so no lane ever branches and the code has nothing left to vectorise.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#if FL_DOUBLE
+typedef int64_t ireal;
+#else
+typedef int32_t ireal;
+#endif
+
+#define FL_VL ((int)(FL_VBYTES / sizeof(real))) /* lanes of a vector */
+
+/* Unaligned (aligned to one element) so any row may be loaded; may_alias for the punning. */
+typedef real vreal __attribute__((vector_size(FL_VBYTES), aligned(sizeof(real)), may_alias));
+typedef ireal vint __attribute__((vector_size(FL_VBYTES), aligned(sizeof(real)), may_alias));
+
+#define FL_INLINE static inline __attribute__((always_inline))
+#define R(c) ((real)(c)) /* a constant in the element type (vector ops refuse narrowing) */
+
+FL_INLINE vreal v_load(const real *p) { return *(const vreal *)p; }
+FL_INLINE void v_store(real *p, vreal v) { *(vreal *)p = v; }
+FL_INLINE vreal v_set1(real s)
+{
+    /* Lane by lane, not (vreal){0} + s: that would turn -0.0 (the sign mask) into +0.0. */
+    vreal v;
+    for (int j = 0; j < FL_VL; j++) v[j] = s;
+    return v;
+}
+FL_INLINE vreal v_zero(void) { return (vreal){0}; }
+
+/* mask ? a : b, lane by lane (mask lanes are all ones or zero). */
+FL_INLINE vreal v_sel(vint mask, vreal a, vreal b)
+{
+    return (vreal)(((vint)a & mask) | ((vint)b & ~mask));
+}
+
+FL_INLINE vreal v_abs(vreal x) { return (vreal)((vint)x & ~(vint)v_set1(R(-0.0))); }
+
+/* |mag| with the sign of `sign`. */
+FL_INLINE vreal v_copysign(vreal mag, vreal sign)
+{
+    const vint sb = (vint)v_set1(R(-0.0));
+    return (vreal)(((vint)mag & ~sb) | ((vint)sign & sb));
+}
+
+/* The first n (< FL_VL) lanes of p, the rest zero; and the store of the first n lanes: the
+ * ragged ends of rows, computed with the same vector code as every other lane. */
+FL_INLINE vreal v_load_n(const real *p, int n)
+{
+    real t[FL_VL];
+    for (int j = 0; j < FL_VL; j++) t[j] = j < n ? p[j] : 0;
+    return v_load(t);
+}
+
+FL_INLINE void v_store_n(real *p, vreal v, int n)
+{
+    real t[FL_VL];
+    v_store(t, v);
+    for (int j = 0; j < n; j++) p[j] = t[j];
+}
+
+/* Load / store n lanes, n <= FL_VL, the full vector when n == FL_VL. */
+FL_INLINE vreal v_load_upto(const real *p, int n) { return n >= FL_VL ? v_load(p) : v_load_n(p, n); }
+FL_INLINE void v_store_upto(real *p, vreal v, int n)
+{
+    if (n >= FL_VL) v_store(p, v);
+    else v_store_n(p, v, n);
+}
+
+FL_INLINE real v_hsum(vreal v)
+{
+    /* Pairwise in a fixed order: the same sum whatever the caller. */
+    real t[FL_VL];
+    v_store(t, v);
+    for (int w = FL_VL / 2; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) t[j] = t[j] + t[j + w];
+    return t[0];
+}
