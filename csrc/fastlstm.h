@@ -75,12 +75,24 @@ enum fl_split {
     FL_SPLIT_SERIAL = 3, /* one thread for the recurrence */
 };
 
+/* What a call reports of its threads: the team it ran, its wall time, and the seconds its
+ * threads spent waiting at barriers (summed over threads). A team that mostly waits shares its
+ * cores with someone else's busy threads; the caller may then run on fewer (fastlstm's layers
+ * do: the results do not depend on the team size). */
+typedef struct {
+    int team;
+    double wall_seconds;
+    double wait_seconds;
+} fl_stats;
+
 /* How to run one call: the ISA path (the one its packed weights were made for), the most
- * threads it may use, and the split (FL_SPLIT_AUTO except in tests and tuning runs). */
+ * threads it may use, the split (FL_SPLIT_AUTO except in tests and tuning runs), and where to
+ * report its threads (NULL: nowhere). */
 typedef struct {
     int isa;
     int threads;
     int split;
+    fl_stats *stats;
 } fl_exec;
 
 /* Sizes of one layer and direction over one call. */

@@ -126,6 +126,42 @@ static void gemm_tile_any(int mr, int trans_a, int k, const real *restrict a, lo
 #undef FL_TILE_CASE
 }
 
+/* Rows [0, mr) (mr <= 2) x four panels: at one or two rows a tile of one panel has only two or
+ * four independent accumulator chains and waits on the FMA latency; four panels give eight or
+ * sixteen. Each element still sums over p in order, as in gemm_tile. bp: panel 0, the others
+ * bstride apart; w: the columns of the four panels that exist (up to 4 FL_NR). */
+FL_INLINE void gemm_tile_wide(const int mr, int k, const real *restrict a, long long lda,
+                              const real *restrict bp, long long bstride, real *restrict c,
+                              long long ldc, int w, int start, const real *bias)
+{
+    vreal acc[2][8];
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < 8; v++) {
+            const int wv = w - v * FL_VL;
+            const real *src = start == C_BIAS ? bias : c + r * ldc;
+            acc[r][v] = wv <= 0 || start == C_ZERO ? v_zero() : v_load_upto(src + v * FL_VL, wv);
+        }
+    const real *b1 = bp + bstride, *b2 = bp + 2 * bstride, *b3 = bp + 3 * bstride;
+    for (int p = 0; p < k; p++) {
+        const long long o = (long long)p * FL_NR;
+        const vreal v0 = v_load(bp + o), v1 = v_load(bp + o + FL_VL);
+        const vreal v2 = v_load(b1 + o), v3 = v_load(b1 + o + FL_VL);
+        const vreal v4 = v_load(b2 + o), v5 = v_load(b2 + o + FL_VL);
+        const vreal v6 = v_load(b3 + o), v7 = v_load(b3 + o + FL_VL);
+        for (int r = 0; r < mr; r++) {
+            const real av = a[r * lda + p];
+            acc[r][0] += av * v0; acc[r][1] += av * v1; acc[r][2] += av * v2;
+            acc[r][3] += av * v3; acc[r][4] += av * v4; acc[r][5] += av * v5;
+            acc[r][6] += av * v6; acc[r][7] += av * v7;
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < 8; v++) {
+            const int wv = w - v * FL_VL;
+            if (wv > 0) v_store_upto(c + r * ldc + v * FL_VL, acc[r][v], wv);
+        }
+}
+
 /* The operands of one product: A read in place, B packed (panel q at bp + q bstride, its rows
  * k0.. at + k0 FL_NR), C written with a starting value (C_LOAD, C_ZERO, or C_BIAS with a bias
  * row of n values). */
@@ -147,7 +183,20 @@ static void gemm_block(const gemm_args *g, int i0, int i1, int q0, int q1)
         const int start = k0 == 0 ? g->start : C_LOAD;
         for (int ic = i0; ic < i1; ic += FL_MC) {
             const int ie = ic + FL_MC < i1 ? ic + FL_MC : i1;
-            for (int q = q0; q < q1; q++) {
+            int q = q0;
+            if (ie - ic <= 2 && !g->trans_a) /* one or two rows: four panels a tile */
+                for (; q + 4 <= q1; q += 4) {
+                    const int j0 = q * FL_NR, w = g->n - j0 < 4 * FL_NR ? g->n - j0 : 4 * FL_NR;
+                    const real *bq = g->bp + q * g->bstride + (long long)k0 * FL_NR;
+                    const real *ai = g->a + (long long)ic * g->lda + k0;
+                    real *cq = g->c + (long long)ic * g->ldc + j0;
+                    const real *bias = g->bias ? g->bias + j0 : NULL;
+                    if (ie - ic == 1)
+                        gemm_tile_wide(1, kc, ai, g->lda, bq, g->bstride, cq, g->ldc, w, start, bias);
+                    else
+                        gemm_tile_wide(2, kc, ai, g->lda, bq, g->bstride, cq, g->ldc, w, start, bias);
+                }
+            for (; q < q1; q++) {
                 const int j0 = q * FL_NR, w = g->n - j0 < FL_NR ? g->n - j0 : FL_NR;
                 const real *bq = g->bp + q * g->bstride + (long long)k0 * FL_NR;
                 for (int ir = ic; ir < ie; ir += FL_MR) {

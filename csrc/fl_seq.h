@@ -23,10 +23,48 @@
 
 #ifdef _OPENMP
 #include <omp.h>
-#define FL_BARRIER() _Pragma("omp barrier")
+/* A barrier that adds the time this thread waited at it to `wait` (a local double). */
+#define FL_BARRIER()                                                                           \
+    do {                                                                                       \
+        const double fl_t0_ = omp_get_wtime();                                                 \
+        _Pragma("omp barrier")                                                                 \
+        wait += omp_get_wtime() - fl_t0_;                                                      \
+    } while (0)
+FL_INLINE double fl_now(void) { return omp_get_wtime(); }
 #else
-#define FL_BARRIER() ((void)0)
+#define FL_BARRIER() ((void)wait)
+FL_INLINE double fl_now(void) { return 0; }
 #endif
+
+/* The end of a team's work: a last timed barrier (so uneven finishing counts as waiting), then
+ * each thread's waiting into the call's stats. */
+#ifdef _OPENMP
+#define FL_TEAM_END(stats)                                                                     \
+    do {                                                                                       \
+        FL_BARRIER();                                                                          \
+        if (stats) {                                                                           \
+            _Pragma("omp atomic")                                                              \
+            (stats)->wait_seconds += wait;                                                     \
+        }                                                                                      \
+    } while (0)
+#else
+#define FL_TEAM_END(stats) ((void)wait)
+#endif
+
+FL_INLINE void stats_begin(const fl_exec *ex, int team, double *t0)
+{
+    *t0 = fl_now();
+    if (ex->stats) {
+        ex->stats->team = team;
+        ex->stats->wait_seconds = 0;
+        ex->stats->wall_seconds = 0;
+    }
+}
+
+FL_INLINE void stats_end(const fl_exec *ex, double t0)
+{
+    if (ex->stats) ex->stats->wall_seconds = fl_now() - t0;
+}
 
 #if FL_VBYTES >= 64
 #define FL_MRF 6 /* forward tile: 6 rows x 4 gate vectors = 24 accumulators */
@@ -266,12 +304,15 @@ static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cel
     const long long step_g = (long long)B * G;
     const gemm_args proj = {T * B, G, I, f->x, f->ld_x, 0, w->packed + l.wx, (long long)I * FL_NR,
                             f->gates, G, C_BIAS, w->bias};
+    double t_start;
+    stats_begin(ex, pl.threads, &t_start);
 
 #ifdef _OPENMP
 #pragma omp parallel num_threads(pl.threads) if (pl.threads > 1)
 #endif
     {
         const int tid = team_id();
+        double wait = 0;
         /* 1. The input projection of every step at once. */
         gemm_part(&proj, pl.threads, tid);
         FL_BARRIER();
@@ -299,7 +340,9 @@ static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cel
                 FL_BARRIER();
             }
         }
+        FL_TEAM_END(ex->stats);
     }
+    stats_end(ex, t_start);
     if (keep && f->c_last) {
         const int t_last = cell->reverse ? 0 : T - 1;
         memcpy(f->c_last, f->cell + t_last * step_c, sizeof(real) * (size_t)step_c);
@@ -404,12 +447,15 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
     const long long dg_stride = rows * FL_NR;            /* panel stride of packed dG */
     const int np_g = (int)panels_of(G, FL_NR);
     const int rev = cell->reverse;
+    double t_start;
+    stats_begin(ex, pl.threads, &t_start);
 
 #ifdef _OPENMP
 #pragma omp parallel num_threads(pl.threads) if (pl.threads > 1)
 #endif
     {
         const int tid = team_id();
+        double wait = 0;
         int r0, r1, q0, q1;
         recurrence_share(&pl, tid, B, np_h, &r0, &r1, &q0, &q1);
         const int u0 = q0 * FL_NR < H ? q0 * FL_NR : H, u1 = q1 * FL_NR < H ? q1 * FL_NR : H;
@@ -537,7 +583,9 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
         split_range(G, 16, pl.threads, tid, &g0, &g1);
         transpose_rows(b->dw_ih, b->ld_dw_ih, sc.dwt_i, G, I, g0, g1);
         transpose_rows(b->dw_hh, b->ld_dw_hh, sc.dwt_h, G, H, g0, g1);
+        FL_TEAM_END(ex->stats);
     }
+    stats_end(ex, t_start);
     return FL_OK;
 }
 

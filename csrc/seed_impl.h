@@ -9,6 +9,7 @@ static void FL_FN(seed_args)(fl_exec *ex, fl_dims *d, fl_cell *cell, FL_FN(fl_we
     ex->isa = isa;
     ex->threads = 1;
     ex->split = FL_SPLIT_AUTO;
+    ex->stats = NULL;
     d->T = T; d->B = 1; d->I = I; d->H = H;
     memset(cell, 0, sizeof *cell);
     cell->sigmoid = FL_SIGMOID_CLIP15;

@@ -155,6 +155,7 @@ cdef fl_exec _exec(int isa_code, int threads, int split):
     ex.isa = isa_code
     ex.threads = threads if threads > 0 else get_num_threads()
     ex.split = split
+    ex.stats = NULL
     return ex
 
 
@@ -508,7 +509,8 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
                 int T, int B, int I, int H, bint reverse, int activation=0,
                 const floating[::1] peephole=None, double clip=0.0, bint input_forget=False,
                 int isa_code=-1, int threads=0, int split=0):
-    """fl_seq_forward on flat buffers: cell None = inference (then c_last is required); h0, c0,
+    """fl_seq_forward on flat buffers (returns the call's team size, wall and summed barrier-wait
+    seconds): cell None = inference (then c_last is required); h0, c0,
     peephole (3H, ONNX order i, o, f) may be None; packed from pack_weights for isa_code;
     activation as ACTIVATIONS; clip > 0 and input_forget select the ONNX cell's extras."""
     cdef int64_t G = 4 * <int64_t>H, rows = <int64_t>T * B
@@ -539,6 +541,8 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
     if rows == 0:
         return
     cdef fl_exec ex = _exec(isa_code, threads, split)
+    cdef fl_stats stats
+    ex.stats = &stats
     cdef fl_dims d
     d.T = T; d.B = B; d.I = I; d.H = H
     cdef fl_cell c = _cell(reverse, FL_SIGMOID_EXACT, activation, clip, input_forget)
@@ -564,6 +568,7 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
         with nogil:
             st = fl_seq_forward_f64(&ex, &d, &c, &w64, &f64)
     _check(st, "LSTMLayer.forward")
+    return stats.team, stats.wall_seconds, stats.wait_seconds
 
 
 def seq_backward(floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floating[::1] dc0,
@@ -617,6 +622,8 @@ def seq_backward(floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floati
             raise ValueError("internal: seq_backward with peephole needs d_peephole")
         _need(d_peephole.shape[0], 3 * <int64_t>H, "d_peephole")
     cdef fl_exec ex = _exec(isa_code, threads, split)
+    cdef fl_stats stats
+    ex.stats = &stats
     cdef fl_dims d
     d.T = T; d.B = B; d.I = I; d.H = H
     cdef fl_cell c = _cell(reverse, FL_SIGMOID_EXACT, activation, clip, input_forget)
@@ -657,3 +664,4 @@ def seq_backward(floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floati
         with nogil:
             st = fl_seq_backward_f64(&ex, &d, &c, &w64, &f64, &b64)
     _check(st, "LSTMLayer.backward")
+    return stats.team, stats.wall_seconds, stats.wait_seconds

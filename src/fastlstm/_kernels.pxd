@@ -17,10 +17,16 @@ cdef extern from "fastlstm.h" nogil:
         FL_SPLIT_UNITS
         FL_SPLIT_SERIAL
 
+    ctypedef struct fl_stats:
+        int team
+        double wall_seconds
+        double wait_seconds
+
     ctypedef struct fl_exec:
         int isa
         int threads
         int split
+        fl_stats *stats
 
     ctypedef struct fl_dims:
         int T, B, I, H

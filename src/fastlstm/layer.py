@@ -16,6 +16,49 @@ __all__ = ["LSTMLayer"]
 _INFERENCE_CHUNK_ELEMENTS = 1 << 22
 
 
+class _TeamGovernor:
+    """How many threads each kernel call of a layer may use: its full team or one thread.
+
+    Threads pay only when they get their cores. Beside another library's busy pool (numpy's
+    OpenBLAS keeps its workers spinning for a while after each call, so do onnxruntime's) the
+    second core is taken, and a team that meets at a barrier every step then waits for a
+    parked thread: measured at S5, 3.1 ms alone became 20 ms right after a numpy matmul. So
+    the governor times both choices for each kind of call (training or inference, layer,
+    direction, T, B): a running mean of the wall time of full-team calls and of one-thread
+    calls, the faster one is used, and every ``explore``-th call tries the other to keep its
+    mean current. Results do not depend on the team (the kernels split outputs, never sums),
+    only the speed does.
+    """
+
+    explore = 32
+    weight = 0.3  # of the newest call in a running mean
+
+    def __init__(self):
+        self.means = {}  # key -> [full-team mean or None, one-thread mean or None, calls]
+
+    def threads(self, key):
+        """0 (the process's thread setting) or 1 for the next call of this kind."""
+        if _core.get_num_threads() <= 1:
+            return 0
+        full, single, calls = self.means.setdefault(key, [None, None, 0])
+        self.means[key][2] = calls + 1
+        if full is None:
+            return 0
+        if single is None:
+            return 1
+        best, other = (0, 1) if full <= single else (1, 0)
+        return other if calls % self.explore == self.explore - 1 else best
+
+    def report(self, key, stats):
+        team, wall, _ = stats
+        entry = self.means.get(key)
+        if entry is None:
+            return
+        slot = 0 if team > 1 else 1
+        old = entry[slot]
+        entry[slot] = wall if old is None else (1 - self.weight) * old + self.weight * wall
+
+
 class LSTMLayer:
     """Multi-layer (bi)directional LSTM, gate order i, f, g, o, exact sigmoid.
 
@@ -92,7 +135,9 @@ class LSTMLayer:
             self._params[name][...] = rng.uniform(-bound, bound, self._shapes[name])
         self._cache = None
         self._pack_cache = {}
+        self._scratch_pool = []
         self._split = 0  # fl_split: 0 = by the shape; tests and tuning runs force the others
+        self._governor = _TeamGovernor()
 
     # -- packed weights -----------------------------------------------------------------
 
@@ -116,6 +161,21 @@ class LSTMLayer:
         _core.pack_weights(packed, snap_ih.reshape(-1), snap_hh.reshape(-1), in_size, H, isa)
         self._pack_cache[(layer, direction)] = (isa, snap_ih, snap_hh, packed)
         return isa, packed
+
+    def _take_scratch(self, n):
+        """A scratch buffer of at least n values, from the pool when one is free: fresh pages of
+        tens of MiB cost a page fault each on first touch, every call. Buffers go back with
+        _give_scratch; a call in another thread takes another one."""
+        try:
+            buf = self._scratch_pool.pop()
+        except IndexError:
+            buf = None
+        return buf if buf is not None and buf.size >= n else np.empty(n, self.dtype)
+
+    def _give_scratch(self, *bufs):
+        for buf in bufs:
+            if len(self._scratch_pool) < 4:
+                self._scratch_pool.append(buf)
 
     # -- conversions (fastlstm.interop; torch and keras stay optional) ---------------------
 
@@ -148,7 +208,8 @@ class LSTMLayer:
         # The named views are rebuilt on unpickling (pickle would copy them apart from the
         # buffers, and updates to the buffers would no longer reach them); no cache is kept.
         state = self.__dict__.copy()
-        for name in ("_params", "grads", "_cache", "_pack_cache"):
+        for name in ("_params", "grads", "_cache", "_pack_cache", "_scratch_pool",
+                     "_governor"):
             state.pop(name, None)
         return state
 
@@ -158,6 +219,8 @@ class LSTMLayer:
         self.grads = self._views(self._grad_flat)
         self._cache = None
         self._pack_cache = {}
+        self._scratch_pool = []
+        self._governor = _TeamGovernor()
         self.__dict__.setdefault("_split", 0)
 
     def __repr__(self):
@@ -289,7 +352,7 @@ class LSTMLayer:
             out = np.empty((T, B, D * H), self.dtype)
             out_flat, inp_flat = out.reshape(-1), inp.reshape(-1)
             layer_cache = []
-            gates = None if training else np.empty(chunk * B * G, self.dtype)
+            gates = None if training else self._take_scratch(chunk * B * G)
             for d in range(D):
                 k = layer * D + d
                 isa, packed = self._packed(layer, d)
@@ -299,12 +362,14 @@ class LSTMLayer:
                 c0_k = c0[k].reshape(-1) if c0 is not None else None
                 c_last = c_n[k].reshape(-1)
                 run = dict(isa_code=isa, split=self._split, **self._extras(layer, d))
+                gov, key = self._governor, (training, layer, d, T, B)
                 if training:
                     gates = np.empty((T, B, G), self.dtype)
                     cell = np.empty((T, B, H), self.dtype)
-                    _core.seq_forward(out_flat[d * H:], D * H, cell.reshape(-1),
-                                      gates.reshape(-1), c_last, packed, inp_flat, h0_k, c0_k,
-                                      bias, T, B, in_size, H, self._backwards(d), act, **run)
+                    gov.report(key, _core.seq_forward(
+                        out_flat[d * H:], D * H, cell.reshape(-1), gates.reshape(-1), c_last,
+                        packed, inp_flat, h0_k, c0_k, bias, T, B, in_size, H, self._backwards(d),
+                        act, threads=gov.threads(key), **run))
                     layer_cache.append((gates, cell, h0_k, c0_k, isa, packed))
                 else:
                     starts = range(0, T, chunk)
@@ -317,11 +382,14 @@ class LSTMLayer:
                             h_in, c_in = h_in.reshape(-1), c_last
                         else:
                             h_in, c_in = h0_k, c0_k
-                        _core.seq_forward(out_flat[(t0 * B) * D * H + d * H:], D * H, None,
-                                          gates, c_last, packed,
-                                          inp_flat[t0 * B * in_size:t1 * B * in_size], h_in,
-                                          c_in, bias, t1 - t0, B, in_size, H, back, act, **run)
+                        gov.report(key, _core.seq_forward(
+                            out_flat[(t0 * B) * D * H + d * H:], D * H, None, gates, c_last,
+                            packed, inp_flat[t0 * B * in_size:t1 * B * in_size], h_in, c_in,
+                            bias, t1 - t0, B, in_size, H, back, act, threads=gov.threads(key),
+                            **run))
                 h_n[k] = out[0 if self._backwards(d) else T - 1, :, d * H:(d + 1) * H]
+            if not training:
+                self._give_scratch(gates)
             if training:
                 caches.append((inp, out, layer_cache))
             inp = out
@@ -359,26 +427,29 @@ class LSTMLayer:
             inp, out, layer_cache = caches[layer]
             in_size = inp.shape[2]
             d_in = np.empty((T, B, in_size), self.dtype)
-            d_gates = np.empty((T, B, G), self.dtype)
+            d_gates = self._take_scratch(T * B * G)
             for d in range(D):
                 k = layer * D + d
                 n_w_ih, n_w_hh, n_b_ih, n_b_hh = self._names_of(layer, d)
                 gates, cell, h0_k, c0_k, isa, packed = layer_cache[d]
-                scratch = np.empty(_core.bwd_scratch_size(self.dtype.name, T, B, in_size, H,
-                                                          isa), self.dtype)
+                scratch = self._take_scratch(
+                    _core.bwd_scratch_size(self.dtype.name, T, B, in_size, H, isa))
                 dbias = self.grads[n_b_ih].reshape(-1)
-                _core.seq_backward(
+                gov, key = self._governor, ("backward", layer, d, T, B)
+                gov.report(key, _core.seq_backward(
                     d_in.reshape(-1), d > 0, dh0[k].reshape(-1), dc0[k].reshape(-1),
                     self.grads[n_w_ih].reshape(-1), self.grads[n_w_hh].reshape(-1), dbias,
                     self.grads[n_b_hh.replace("bias_hh", "peephole")] if self.peepholes else None,
-                    d_gates.reshape(-1), scratch, d_out.reshape(-1)[d * H:], D * H,
+                    d_gates, scratch, d_out.reshape(-1)[d * H:], D * H,
                     dh_n[k].reshape(-1) if dh_n is not None else None,
                     dc_n[k].reshape(-1) if dc_n is not None else None,
                     inp.reshape(-1), h0_k, c0_k, out.reshape(-1)[d * H:], D * H,
                     cell.reshape(-1), gates.reshape(-1), packed, T, B, in_size, H,
                     self._backwards(d), act, isa_code=isa, split=self._split,
-                    **self._extras(layer, d))
+                    threads=gov.threads(key), **self._extras(layer, d)))
                 self.grads[n_b_hh][...] = dbias  # both biases enter as their sum
+                self._give_scratch(scratch)
+            self._give_scratch(d_gates)
             d_out = d_in
         dx = d_out.transpose(1, 0, 2).copy() if self.batch_first else d_out
         return dx, (dh0, dc0)
