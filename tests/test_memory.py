@@ -32,6 +32,7 @@ def _asan_loaded():
 
 
 pytestmark = [
+    pytest.mark.slow,  # 100,000 calls a test: run after the default suite (.ci/run)
     pytest.mark.skipif(not sys.platform.startswith("linux") or
                        not os.path.exists("/proc/self/statm"),
                        reason="reads the RSS from /proc/self/statm (Linux)"),
