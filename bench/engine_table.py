@@ -282,7 +282,7 @@ def _together(spec):
             cells.append({"shape": shape, "dtype": dtype, "mode": mode, "repeats": repeats,
                           **times})
             print(f"  together {shape} {dtype} {mode}: "
-                  + ", ".join(f"{k} {fmt_time(v)}" for k, v in times.items()),
+                  + ", ".join(f"{k} {benchmark.format_time(v)}" for k, v in times.items()),
                   file=sys.stderr, flush=True)
     return {"cells": cells, "interference": names, "config": fastlstm_config(),
             "fastlstm_isa_env": os.environ.get("FASTLSTM_ISA"), "pid": os.getpid()}
@@ -339,7 +339,7 @@ def run_isolated(cells, threads, budget, log=print):
             results.append(res)
             row[side] = res["seconds"]
             log(f"  isolated {shape} {dtype} {mode} {side}: "
-                + (fmt_time(res["seconds"]) if res["seconds"] is not None
+                + (benchmark.format_time(res["seconds"]) if res["seconds"] is not None
                    else f"- ({res.get('reason')})"))
     return times, results
 
@@ -347,14 +347,6 @@ def run_isolated(cells, threads, budget, log=print):
 # ------------------------------------------------------------------------------------------------
 # Header, table, targets
 # ------------------------------------------------------------------------------------------------
-
-def fmt_time(seconds):
-    if seconds is None:
-        return "-"
-    if seconds >= 1e-4:
-        return f"{seconds * 1e3:.3f} ms"
-    return f"{seconds * 1e6:.1f} us"
-
 
 def _ratio(num, den):
     return None if num is None or den is None else num / den
@@ -395,12 +387,12 @@ def format_table(results, markdown=False):
     for r in cell_rows(results):
         s = r["shape_obj"]
         body.append([s.name, f"{s.T},{s.B},{s.I},{s.H}", r["dtype"], r["mode"],
-                     fmt_time(r.get("fastlstm")), fmt_time(r.get("torch")),
-                     _fmt_ratio(r["torch_ratio"]), fmt_time(r.get("onnxruntime")),
+                     benchmark.format_time(r.get("fastlstm")), benchmark.format_time(r.get("torch")),
+                     _fmt_ratio(r["torch_ratio"]), benchmark.format_time(r.get("onnxruntime")),
                      _fmt_ratio(r["ort_ratio"]),
                      "-" if r["gflops"] is None else f"{r['gflops']:.1f}",
                      "-" if r["peak_pct"] is None else f"{r['peak_pct']:.0f} %",
-                     fmt_time(r.get("together")), _fmt_ratio(r["together_ratio"])])
+                     benchmark.format_time(r.get("together")), _fmt_ratio(r["together_ratio"])])
     if markdown:
         lines = ["| " + " | ".join(COLUMNS) + " |",
                  "|" + "|".join(" --- " if i < 4 else " ---: " for i in range(len(COLUMNS)))

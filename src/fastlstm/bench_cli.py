@@ -163,12 +163,9 @@ COLUMNS = ("shape", "T,B,I,H", "dtype", "mode", "fastlstm", "numpy ref", "ref/fa
            "torch/fast", "fastlstm GFLOP/s")
 
 
-def _fmt_time(seconds):
-    if seconds is None:
-        return "-"
-    if seconds >= 1e-4:
-        return f"{seconds * 1e3:.3f} ms"
-    return f"{seconds * 1e6:.1f} us"
+def _format_time(seconds):
+    from .benchmark import format_time
+    return format_time(seconds)
 
 
 def _fmt_ratio(other, fast):
@@ -180,8 +177,8 @@ def _table(rows):
     for r in rows:
         s = r["shape"]
         body.append([s.name, f"{s.T},{s.B},{s.I},{s.H}", r["dtype"], r["mode"],
-                     _fmt_time(r["fastlstm"]), _fmt_time(r["reference"]),
-                     _fmt_ratio(r["reference"], r["fastlstm"]), _fmt_time(r["torch"]),
+                     _format_time(r["fastlstm"]), _format_time(r["reference"]),
+                     _fmt_ratio(r["reference"], r["fastlstm"]), _format_time(r["torch"]),
                      _fmt_ratio(r["torch"], r["fastlstm"]), f"{r['gflops']:.2f}"])
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(COLUMNS)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(COLUMNS, widths)).rstrip(),

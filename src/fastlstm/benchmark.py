@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["SHAPES", "Shape", "Workload", "runners", "measure", "gemm_rate", "lstm_flops",
-           "format_table"]
+           "format_time", "format_table"]
 
 
 @dataclass(frozen=True)
@@ -208,15 +208,22 @@ def gemm_rate(dtype, n=2048, repeats=7):
     return 2.0 * n ** 3 / min(times) / 1e9
 
 
+def format_time(seconds):
+    """A per-call time for the tables: milliseconds down to 0.1 ms, microseconds below."""
+    if seconds is None:
+        return "-"
+    if seconds >= 1e-4:
+        return f"{seconds * 1e3:.3f} ms"
+    return f"{seconds * 1e6:.1f} us"
+
+
 def format_table(rows, markdown=True):
     """Rows are dicts with shape, dtype, mode, fastlstm/torch/onnxruntime seconds, gflops, peak."""
     head = ["shape", "T,B,I,H", "dtype", "mode", "fastlstm", "torch", "torch/fast",
             "onnxruntime", "ort/fast", "fastlstm GFLOP/s", "% of GEMM"]
     lines = []
 
-    def ms(v):
-        return "-" if v is None else (f"{v * 1e3:.3f} ms" if v >= 1e-4 else f"{v * 1e6:.1f} us")
-
+    ms = format_time
     def ratio(a, b):
         return "-" if a is None or b is None else f"{a / b:.2f}x"
 
