@@ -81,7 +81,7 @@ def main(argv=None):
         print(f"# thread pool: {pool.get('internal_api')} {pool.get('version') or ''} "
               f"{pool.get('architecture') or ''} ({os.path.basename(pool.get('filepath', ''))})")
     if unset:
-        print(f"# warning: {', '.join(unset)} set; they slow OpenBLAS (see DESIGN.md)")
+        print(f"# warning: {', '.join(unset)} set; they slow OpenBLAS (see docs/engine.md, Measuring)")
     try:
         import torch
         print(f"# torch {torch.__version__}")

@@ -1,7 +1,7 @@
 """Speed comparison of fastlstm.LSTMLayer with torch.nn.LSTM and onnxruntime's LSTM operator.
 
 Used by ``bench/compare_layer.py`` (the README table and chart), ``bench/bench_layer.py``
-(pytest-benchmark) and ``fastlstm bench``. Timing rules (DESIGN.md, "Performance"): every side runs
+(pytest-benchmark) and ``fastlstm bench``. Timing rules (docs/engine.md, "Measuring"): every side runs
 in this one process, the sides alternate within each repeat, and the reported time is the median
 over repeats of the per-call time of a block of calls. Nothing here asserts on time.
 """

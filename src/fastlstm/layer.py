@@ -22,41 +22,44 @@ class _TeamGovernor:
     Threads pay only when they get their cores. Beside another library's busy pool (numpy's
     OpenBLAS keeps its workers spinning for a while after each call, so do onnxruntime's) the
     second core is taken, and a team that meets at a barrier every step then waits for a
-    parked thread: measured at S5, 3.1 ms alone became 20 ms right after a numpy matmul. So
-    the governor times both choices for each kind of call (training or inference, layer,
-    direction, T, B): a running mean of the wall time of full-team calls and of one-thread
-    calls, the faster one is used, and every ``explore``-th call tries the other to keep its
-    mean current. Results do not depend on the team (the kernels split outputs, never sums),
-    only the speed does.
+    parked thread: measured at S2, 1.07 ms alone became 7.3 ms right after a numpy matmul. So
+    the governor times both choices for each kind of call (what it is, layer, direction, steps,
+    batch): the fastest of the last ``window`` calls with the full team and with one thread,
+    the faster choice is used, and every ``explore``-th call tries the other to keep its
+    estimate current. The fastest of a few (not a mean) so that one call that a neighbour
+    slowed down does not flip the choice. Results do not depend on the team (the kernels split
+    outputs, never sums), only the speed does.
     """
 
-    explore = 32
-    weight = 0.3  # of the newest call in a running mean
+    explore = 16
+    window = 4
 
     def __init__(self):
-        self.means = {}  # key -> [full-team mean or None, one-thread mean or None, calls]
+        self.samples = {}  # key -> [full-team walls, one-thread walls, calls]
 
     def threads(self, key):
         """0 (the process's thread setting) or 1 for the next call of this kind."""
         if _core.get_num_threads() <= 1:
             return 0
-        full, single, calls = self.means.setdefault(key, [None, None, 0])
-        self.means[key][2] = calls + 1
-        if full is None:
+        entry = self.samples.setdefault(key, [[], [], 0])
+        full, single, calls = entry
+        entry[2] = calls + 1
+        if not full:
             return 0
-        if single is None:
+        if not single:
             return 1
-        best, other = (0, 1) if full <= single else (1, 0)
+        best, other = (0, 1) if min(full) <= min(single) else (1, 0)
         return other if calls % self.explore == self.explore - 1 else best
 
     def report(self, key, stats):
         team, wall, _ = stats
-        entry = self.means.get(key)
+        entry = self.samples.get(key)
         if entry is None:
             return
-        slot = 0 if team > 1 else 1
-        old = entry[slot]
-        entry[slot] = wall if old is None else (1 - self.weight) * old + self.weight * wall
+        walls = entry[0 if team > 1 else 1]
+        walls.append(wall)
+        if len(walls) > self.window:
+            del walls[0]
 
 
 class LSTMLayer:
@@ -382,6 +385,7 @@ class LSTMLayer:
                             h_in, c_in = h_in.reshape(-1), c_last
                         else:
                             h_in, c_in = h0_k, c0_k
+                        key = (training, layer, d, t1 - t0, B)  # chunks differ in length
                         gov.report(key, _core.seq_forward(
                             out_flat[(t0 * B) * D * H + d * H:], D * H, None, gates, c_last,
                             packed, inp_flat[t0 * B * in_size:t1 * B * in_size], h_in, c_in,
