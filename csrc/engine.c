@@ -2,8 +2,8 @@
  * engine.c: every kernel of one ISA path and one float width. CMake compiles this file once per
  * (path, width) with FL_ISA (enum fl_isa), FL_DOUBLE (0 or 1), FL_VBYTES (the vector width in
  * bytes) and that path's instruction-set flags, and dispatch.c picks one of the tables at run
- * time. No -march=native and no fast-math: each path's flags name its instruction set only, and
- * IEEE semantics hold (the generic path also turns off fused multiply-add contraction, so it is
+ * time. No native-CPU tuning flag and no fast-math flag: each path's flags name its instruction
+ * set only, and IEEE semantics hold (the generic path also turns off fused multiply-add contraction, so it is
  * the plain-rounding reference).
  */
 #include <math.h>
