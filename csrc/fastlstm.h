@@ -75,14 +75,12 @@ enum fl_split {
     FL_SPLIT_SERIAL = 3, /* one thread for the recurrence */
 };
 
-/* What a call reports of its threads: the team it ran, its wall time, and the seconds its
- * threads spent waiting at barriers (summed over threads). A team that mostly waits shares its
- * cores with someone else's busy threads; the caller may then run on fewer (fastlstm's layers
- * do: the results do not depend on the team size). */
+/* What a call reports of its threads: the team it ran and its wall time. A caller that sees a
+ * full team run slower than one thread (cores shared with someone else's busy threads) may run
+ * on fewer; fastlstm's layers do, and the results do not depend on the team size. */
 typedef struct {
     int team;
     double wall_seconds;
-    double wait_seconds;
 } fl_stats;
 
 /* How to run one call: the ISA path (the one its packed weights were made for), the most

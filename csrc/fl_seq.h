@@ -23,32 +23,11 @@
 
 #ifdef _OPENMP
 #include <omp.h>
-/* A barrier that adds the time this thread waited at it to `wait` (a local double). */
-#define FL_BARRIER()                                                                           \
-    do {                                                                                       \
-        const double fl_t0_ = omp_get_wtime();                                                 \
-        _Pragma("omp barrier")                                                                 \
-        wait += omp_get_wtime() - fl_t0_;                                                      \
-    } while (0)
+#define FL_BARRIER() _Pragma("omp barrier")
 FL_INLINE double fl_now(void) { return omp_get_wtime(); }
 #else
-#define FL_BARRIER() ((void)wait)
+#define FL_BARRIER() ((void)0)
 FL_INLINE double fl_now(void) { return 0; }
-#endif
-
-/* The end of a team's work: a last timed barrier (so uneven finishing counts as waiting), then
- * each thread's waiting into the call's stats. */
-#ifdef _OPENMP
-#define FL_TEAM_END(stats)                                                                     \
-    do {                                                                                       \
-        FL_BARRIER();                                                                          \
-        if (stats) {                                                                           \
-            _Pragma("omp atomic")                                                              \
-            (stats)->wait_seconds += wait;                                                     \
-        }                                                                                      \
-    } while (0)
-#else
-#define FL_TEAM_END(stats) ((void)wait)
 #endif
 
 FL_INLINE void stats_begin(const fl_exec *ex, int team, double *t0)
@@ -56,7 +35,6 @@ FL_INLINE void stats_begin(const fl_exec *ex, int team, double *t0)
     *t0 = fl_now();
     if (ex->stats) {
         ex->stats->team = team;
-        ex->stats->wait_seconds = 0;
         ex->stats->wall_seconds = 0;
     }
 }
@@ -312,7 +290,6 @@ static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cel
 #endif
     {
         const int tid = team_id();
-        double wait = 0;
         /* 1. The input projection of every step at once. */
         gemm_part(&proj, pl.threads, tid);
         FL_BARRIER();
@@ -340,7 +317,6 @@ static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cel
                 FL_BARRIER();
             }
         }
-        FL_TEAM_END(ex->stats);
     }
     stats_end(ex, t_start);
     if (keep && f->c_last) {
@@ -455,7 +431,6 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
 #endif
     {
         const int tid = team_id();
-        double wait = 0;
         int r0, r1, q0, q1;
         recurrence_share(&pl, tid, B, np_h, &r0, &r1, &q0, &q1);
         const int u0 = q0 * FL_NR < H ? q0 * FL_NR : H, u1 = q1 * FL_NR < H ? q1 * FL_NR : H;
@@ -583,7 +558,6 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
         split_range(G, 16, pl.threads, tid, &g0, &g1);
         transpose_rows(b->dw_ih, b->ld_dw_ih, sc.dwt_i, G, I, g0, g1);
         transpose_rows(b->dw_hh, b->ld_dw_hh, sc.dwt_h, G, H, g0, g1);
-        FL_TEAM_END(ex->stats);
     }
     stats_end(ex, t_start);
     return FL_OK;

@@ -45,7 +45,7 @@ fl_status FL_FN(fl_seed_pack)(int isa, real *packed, const real *w, int I, int H
 {
     if (!packed || !w || I < 1 || H < 1) return FL_ERR_ARG;
     fl_exec ex; fl_dims d; fl_cell c; FL_FN(fl_weights) wt;
-    FL_FN(seed_args)(&ex, &d, &c, &wt, isa, w, w, packed, 1, I, H);
+    FL_FN(seed_args)(&ex, &d, &c, &wt, isa, w, NULL, packed, 1, I, H); /* no bias to pack */
     return FL_FN(fl_pack_weights)(isa, packed, &wt, I, H);
 }
 

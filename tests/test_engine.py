@@ -154,7 +154,7 @@ def test_governor_keeps_the_faster_team_and_explores(threads):
         n = gov.threads(key)
         picks.append(n)
         # one thread is 3x faster here (a contended second core)
-        gov.report(key, (2, 3e-3, 2e-3) if n == 0 else (1, 1e-3, 0.0))
+        gov.report(key, (2, 3e-3) if n == 0 else (1, 1e-3))
     assert picks[0] == 0 and 1 in picks[:16]  # one thread tried within the first 16 calls
     tail = picks[20:]
     assert tail.count(1) > 0.9 * len(tail) and 0 in tail  # mostly one, full team re-tried
@@ -162,23 +162,23 @@ def test_governor_keeps_the_faster_team_and_explores(threads):
     for _ in range(100):
         n = gov.threads(key)
         picks.append(n)
-        gov.report(key, (2, 0.5e-3, 0.0) if n == 0 else (1, 1e-3, 0.0))
+        gov.report(key, (2, 0.5e-3) if n == 0 else (1, 1e-3))
     assert picks[-50:].count(0) > 45
     # a full-team call that suddenly runs slow makes the next call try one thread
     gov2, key2 = _TeamGovernor(), ("k2",)
     for _ in range(5):
         assert gov2.threads(key2) == 0
-        gov2.report(key2, (2, 1e-3, 0.0))
+        gov2.report(key2, (2, 1e-3))
     gov2.threads(key2)
-    gov2.report(key2, (2, 5e-3, 0.0))
+    gov2.report(key2, (2, 5e-3))
     assert gov2.threads(key2) == 1
     # one slow call of the full team (a neighbour's hiccup) does not flip the choice
-    gov.report(key, (2, 50e-3, 0.0))
+    gov.report(key, (2, 50e-3))
     picks = []
     for _ in range(40):
         n = gov.threads(key)
         picks.append(n)
-        gov.report(key, (2, 0.5e-3, 0.0) if n == 0 else (1, 1e-3, 0.0))
+        gov.report(key, (2, 0.5e-3) if n == 0 else (1, 1e-3))
     assert picks.count(0) >= 36
 
 

@@ -509,8 +509,7 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
                 int T, int B, int I, int H, bint reverse, int activation=0,
                 const floating[::1] peephole=None, double clip=0.0, bint input_forget=False,
                 int isa_code=-1, int threads=0, int split=0):
-    """fl_seq_forward on flat buffers (returns the call's team size, wall and summed barrier-wait
-    seconds): cell None = inference (then c_last is required); h0, c0,
+    """fl_seq_forward on flat buffers (returns the call's team size and wall seconds): cell None = inference (then c_last is required); h0, c0,
     peephole (3H, ONNX order i, o, f) may be None; packed from pack_weights for isa_code;
     activation as ACTIVATIONS; clip > 0 and input_forget select the ONNX cell's extras."""
     cdef int64_t G = 4 * <int64_t>H, rows = <int64_t>T * B
@@ -568,7 +567,7 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
         with nogil:
             st = fl_seq_forward_f64(&ex, &d, &c, &w64, &f64)
     _check(st, "LSTMLayer.forward")
-    return stats.team, stats.wall_seconds, stats.wait_seconds
+    return stats.team, stats.wall_seconds
 
 
 def seq_backward(floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floating[::1] dc0,
@@ -664,4 +663,4 @@ def seq_backward(floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floati
         with nogil:
             st = fl_seq_backward_f64(&ex, &d, &c, &w64, &f64, &b64)
     _check(st, "LSTMLayer.backward")
-    return stats.team, stats.wall_seconds, stats.wait_seconds
+    return stats.team, stats.wall_seconds

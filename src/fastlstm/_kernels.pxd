@@ -20,7 +20,6 @@ cdef extern from "fastlstm.h" nogil:
     ctypedef struct fl_stats:
         int team
         double wall_seconds
-        double wait_seconds
 
     ctypedef struct fl_exec:
         int isa

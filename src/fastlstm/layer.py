@@ -62,7 +62,7 @@ class _TeamGovernor:
         return 0 if calls % every == every - 1 else 1
 
     def report(self, key, stats):
-        team, wall, _ = stats
+        team, wall = stats
         entry = self.samples.get(key)
         if entry is None:
             return
