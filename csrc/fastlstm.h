@@ -21,7 +21,8 @@
  *                the blocked product), fl_gates.h (the gate math, forward beside backward),
  *                fl_seq.h (the sequence loops and their threads).
  *   dispatch.c   picks the ISA path once (CPU features, FASTLSTM_ISA through fl_select_isa),
- *                and holds the entry points below; seed.c the notebook model; naive.c the plain
+ *                and holds the entry points below; seed.c the notebook model; model.c a whole
+ *                stacked model with its head (predict, a training epoch); naive.c the plain
  *                reference GEMM.
  *
  * Rules the kernels keep: they never allocate (the caller hands every buffer, described below as
@@ -109,6 +110,31 @@ typedef struct {
     int input_forget;   /* 1: f = 1 - i, the f rows of the weights are ignored */
     double clip;        /* > 0: clip the activations' arguments; 0: no clipping */
 } fl_cell;
+
+/* A whole model (model.c): L stacked layers of D directions (1, or 2: bidirectional, the
+ * outputs of both concatenated), I input features, H units, exact sigmoid, `activation` for
+ * the candidate and the cell output; a dense head of O outputs on the last layer's final
+ * hidden states ([forward, reverse]). single_bias = 1: the model has one bias per gate
+ * (Keras's), kept in b_ih, and b_hh is held at 0 (its gradient is 0). */
+#define FL_MODEL_MAX_LAYERS 64
+typedef struct {
+    int L, D, I, H, O;
+    int activation;     /* enum fl_activation */
+    int single_bias;
+} fl_model_dims;
+
+/* Optimizers of fl_model_train_epoch: Keras's rules and defaults (fastlstm.training). */
+enum fl_optimizer_kind { FL_OPT_SGD = 0, FL_OPT_ADAM = 1 };
+
+/* What one training epoch did. failed: 0, or 1 when a batch's loss was not finite (no update
+ * from it; loss holds that batch's loss), or 2 when an update made a weight NaN or infinite
+ * (undone: the weights are the ones before it). batches: the updates made. */
+typedef struct {
+    double loss;        /* mean of the batches' losses, weighted by their rows */
+    double val_loss;    /* MSE on the validation windows after the epoch; NaN without them */
+    long long batches;
+    int failed;
+} fl_epoch_result;
 
 /* ISA paths: which exist in this build and run on this CPU, the one chosen by default, and the
  * name of each ("generic", "avx2", "avx512", "neon"); fl_isa_by_name gives -1 for an unknown

@@ -149,6 +149,62 @@ fl_status FL_FN(fl_seed_train)(
     const real *x_all, const real *y_all, const long long *offsets, int n_seq,
     int epochs, int I, int H, int O, real lr, real clip);
 
+/* A model's buffers (fl_model_dims says its shape). params: the LSTM parameters, n_params
+ * values (LSTMLayer's flat buffer); offsets (L*D*4): where w_ih (G, in) rows in apart, w_hh
+ * (G, H), b_ih (G) and b_hh (G) of layer l, direction d start in params, at (l*D + d)*4;
+ * head: W (O, D*H) then b (O). */
+typedef struct {
+    fl_model_dims dims;
+    real *params;
+    long long n_params;
+    const long long *offsets;
+    real *head;
+} FL_FN(fl_model);
+
+/* The optimizer's settings and state. Adam: m_*, v_* are its moments (zeros at first);
+ * SGD with momentum: m_* is the velocity (v_* unused); plain SGD: none is read. clip_value,
+ * clip_norm > 0: clip every gradient to [-clip_value, clip_value], then scale them all
+ * together to a global L2 norm of at most clip_norm, before each update. iterations counts
+ * the updates (Adam's t), in and out. */
+typedef struct {
+    int kind;                 /* enum fl_optimizer_kind */
+    double learning_rate, beta_1, beta_2, epsilon, momentum;
+    int nesterov;
+    double clip_value, clip_norm;
+    long long iterations;
+    real *m_params, *v_params, *m_head, *v_head;
+} FL_FN(fl_optimizer);
+
+/* Scratch values of fl_model_predict over N windows of T steps (bounded: chunks of rows). */
+long long FL_FN(fl_model_predict_scratch_size)(int isa, const fl_model_dims *m, int T,
+                                               long long N);
+
+/* out (N, O) = the model on windows x (N, T, I) (batch first), on weights packed for ex->isa
+ * (packed[l*D + d], as fl_pack_weights makes them). ex->stats gets the largest team and the
+ * whole call's wall time. */
+fl_status FL_FN(fl_model_predict)(const fl_exec *ex, const FL_FN(fl_model) *m,
+                                  const real *const *packed, const real *x, long long N, int T,
+                                  real *out, real *scratch);
+
+/* Scratch values of fl_model_train_epoch (packed weights, the kept activations of a batch of
+ * batch_size rows, the validation's prediction). */
+long long FL_FN(fl_model_train_scratch_size)(int isa, const fl_model_dims *m,
+                                             long long n_params, int T, int batch_size,
+                                             long long N_val);
+
+/* One epoch: the batches are rows order[s .. s + batch_size) of x (N, T, I) and y (N, O), in
+ * that order (the last may be smaller); each is forward, the MSE loss over its B * O values,
+ * backward (the gradients land in grad_params, laid out as params, and grad_head), clipping
+ * and the update of m->params and m->head in place. Then the MSE on x_val (N_val, T, I),
+ * y_val (N_val, O) if N_val > 0. A non-finite loss or weight stops the epoch with
+ * FL_ERR_NONFINITE (res->failed says which; the weights are the last finite ones). */
+fl_status FL_FN(fl_model_train_epoch)(const fl_exec *ex, const FL_FN(fl_model) *m,
+                                      real *grad_params, real *grad_head,
+                                      FL_FN(fl_optimizer) *opt, const real *x, const real *y,
+                                      const long long *order, long long N, int T,
+                                      int batch_size, const real *x_val, const real *y_val,
+                                      long long N_val, real *scratch, fl_epoch_result *res);
+
 /* The table of one ISA path's kernels (engine.c fills one per path and width). */
 typedef struct {
     int vector_bytes;

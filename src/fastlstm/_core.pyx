@@ -664,3 +664,210 @@ def seq_backward(floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floati
             st = fl_seq_backward_f64(&ex, &d, &c, &w64, &f64, &b64)
     _check(st, "LSTMLayer.backward")
     return stats.team, stats.wall_seconds
+
+
+# --------------------------------------------------------------------------------------------
+# A whole model in one call: predict, a training epoch (csrc/model.c; fastlstm.LSTMRegressor)
+# --------------------------------------------------------------------------------------------
+
+cdef fl_model_dims _model_dims(tuple dims) except *:
+    """(L, D, I, H, O, activation, single_bias) checked and as the C struct."""
+    cdef fl_model_dims m
+    if len(dims) != 7:
+        raise ValueError(f"internal: model dims {dims!r}")
+    m.L, m.D, m.I, m.H, m.O, m.activation, m.single_bias = dims
+    if not (1 <= m.L <= FL_MODEL_MAX_LAYERS and m.D in (1, 2) and m.I >= 1 and m.H >= 1
+            and m.O >= 1 and m.activation in (0, 1, 2)):
+        raise ValueError(f"internal: model dims {dims!r}")
+    return m
+
+
+cdef int _check_model(const fl_model_dims *m, Py_ssize_t n_params, const int64_t[::1] offsets,
+                      Py_ssize_t n_head) except -1:
+    """Every weight the offsets name lies inside params; the head has O * D * H + O values."""
+    cdef int64_t G = 4 * <int64_t>m.H, k, width
+    cdef int l
+    _need(offsets.shape[0], 4 * <int64_t>m.L * m.D, "offsets")
+    _need(n_head, <int64_t>m.O * m.D * m.H + m.O, "head")
+    for k in range(m.L * m.D):
+        l = <int>(k // m.D)
+        width = m.I if l == 0 else m.D * m.H
+        for j, size in enumerate((G * width, G * m.H, G, G)):
+            if offsets[4 * k + j] < 0 or offsets[4 * k + j] + size > n_params:
+                raise ValueError(f"internal: model weight {k}/{j} lies outside params")
+    return 0
+
+
+def model_predict_scratch_size(dtype, tuple dims, int T, long long N, isa_code=None):
+    cdef fl_model_dims m = _model_dims(dims)
+    cdef int k = _isa if isa_code is None else isa_code
+    cdef long long n = fl_model_predict_scratch_size_f32(k, &m, T, N) \
+        if str(dtype) == "float32" else fl_model_predict_scratch_size_f64(k, &m, T, N)
+    if n < 0:
+        raise ValueError("internal: no model predict scratch size")
+    return n
+
+
+def model_train_scratch_size(dtype, tuple dims, long long n_params, int T, int batch_size,
+                             long long N_val, isa_code=None):
+    cdef fl_model_dims m = _model_dims(dims)
+    cdef int k = _isa if isa_code is None else isa_code
+    cdef long long n = fl_model_train_scratch_size_f32(k, &m, n_params, T, batch_size, N_val) \
+        if str(dtype) == "float32" else \
+        fl_model_train_scratch_size_f64(k, &m, n_params, T, batch_size, N_val)
+    if n < 0:
+        raise ValueError("internal: no model training scratch size")
+    return n
+
+
+def model_predict(const floating[::1] params, const int64_t[::1] offsets,
+                  const floating[::1] head,
+                  list packed, const floating[::1] x, floating[::1] out, floating[::1] scratch,
+                  tuple dims, long long N, int T, int isa_code=-1, int threads=0):
+    """out (N, O) = the model (dims as _model_dims) on x (N, T, I), on packed[l*D + d] (from
+    pack_weights for isa_code). Returns (team, wall seconds)."""
+    cdef fl_model_dims m = _model_dims(dims)
+    if isa_code < 0:
+        isa_code = _isa
+    _check_isa(isa_code)
+    dt = "float32" if floating is float else "float64"
+    _check_model(&m, params.shape[0], offsets, head.shape[0])
+    if N < 0 or T < 1:
+        raise ValueError(f"internal: model_predict N={N}, T={T}")
+    _need(x.shape[0], N * T * <int64_t>m.I, "x")
+    _need(out.shape[0], N * <int64_t>m.O, "out")
+    if N == 0:
+        return 1, 0.0
+    _need(scratch.shape[0], model_predict_scratch_size(dt, dims, T, N, isa_code), "scratch")
+    if len(packed) != m.L * m.D:
+        raise ValueError("internal: model_predict needs one packed buffer per layer and direction")
+    cdef const float *p32[2 * FL_MODEL_MAX_LAYERS]
+    cdef const double *p64[2 * FL_MODEL_MAX_LAYERS]
+    cdef floating[::1] pk
+    cdef int k
+    for k in range(m.L * m.D):
+        pk = packed[k]
+        _need(pk.shape[0], packed_size(dt, m.I if k < m.D else m.D * m.H, m.H, isa_code),
+              "packed")
+        if floating is float:
+            p32[k] = &pk[0]
+        else:
+            p64[k] = &pk[0]
+    cdef fl_exec ex = _exec(isa_code, threads, FL_SPLIT_AUTO)
+    cdef fl_stats stats
+    ex.stats = &stats
+    cdef fl_model_f32 m32
+    cdef fl_model_f64 m64
+    cdef fl_status st
+    if floating is float:
+        # the model's buffers are only read here (they may be read-only, as a memmap)
+        m32.dims = m; m32.params = <float *>&params[0]; m32.n_params = params.shape[0]
+        m32.offsets = <const long long *>&offsets[0]; m32.head = <float *>&head[0]
+        with nogil:
+            st = fl_model_predict_f32(&ex, &m32, p32, &x[0], N, T, &out[0], &scratch[0])
+    else:
+        # the model's buffers are only read here (they may be read-only, as a memmap)
+        m64.dims = m; m64.params = <double *>&params[0]; m64.n_params = params.shape[0]
+        m64.offsets = <const long long *>&offsets[0]; m64.head = <double *>&head[0]
+        with nogil:
+            st = fl_model_predict_f64(&ex, &m64, p64, &x[0], N, T, &out[0], &scratch[0])
+    _check(st, "predict")
+    return stats.team, stats.wall_seconds
+
+
+def model_train_epoch(floating[::1] params, const int64_t[::1] offsets, floating[::1] head,
+                      floating[::1] grad_params, floating[::1] grad_head, int kind,
+                      double learning_rate, double beta_1, double beta_2, double epsilon,
+                      double momentum, bint nesterov, double clip_value, double clip_norm,
+                      long long iterations, floating[::1] m_params, floating[::1] v_params,
+                      floating[::1] m_head, floating[::1] v_head, const floating[::1] x,
+                      const floating[::1] y, const int64_t[::1] order, long long N, int T,
+                      int batch_size, const floating[::1] x_val, const floating[::1] y_val,
+                      long long N_val, floating[::1] scratch, tuple dims, int isa_code=-1,
+                      int threads=0):
+    """One training epoch of the model (csrc/model.c fl_model_train_epoch). kind: 0 SGD,
+    1 Adam; the m_*/v_* slots as fl_optimizer says (None where unused). Returns (loss,
+    val_loss, batches, failed, iterations, team, wall seconds); failed as fl_epoch_result
+    (the kernel's non-finite stop is reported there, not raised)."""
+    cdef fl_model_dims m = _model_dims(dims)
+    if isa_code < 0:
+        isa_code = _isa
+    _check_isa(isa_code)
+    dt = "float32" if floating is float else "float64"
+    _check_model(&m, params.shape[0], offsets, head.shape[0])
+    cdef int64_t n_head = <int64_t>m.O * m.D * m.H + m.O
+    if kind not in (FL_OPT_SGD, FL_OPT_ADAM):
+        raise ValueError(f"internal: optimizer kind {kind}")
+    if N < 1 or T < 1 or batch_size < 1 or N_val < 0:
+        raise ValueError(f"internal: model_train_epoch N={N}, T={T}, batch_size={batch_size}")
+    _need(grad_params.shape[0], params.shape[0], "grad_params")
+    _need(grad_head.shape[0], n_head, "grad_head")
+    if kind == FL_OPT_ADAM or momentum != 0:
+        for buf, name, n in ((m_params, "m_params", params.shape[0]), (m_head, "m_head", n_head)):
+            if buf is None:
+                raise ValueError(f"internal: the optimizer needs {name}")
+            _need(buf.shape[0], n, name)
+    if kind == FL_OPT_ADAM:
+        for buf, name, n in ((v_params, "v_params", params.shape[0]), (v_head, "v_head", n_head)):
+            if buf is None:
+                raise ValueError(f"internal: the optimizer needs {name}")
+            _need(buf.shape[0], n, name)
+    _need(x.shape[0], N * T * <int64_t>m.I, "x")
+    _need(y.shape[0], N * <int64_t>m.O, "y")
+    _need(order.shape[0], N, "order")
+    cdef Py_ssize_t r
+    for r in range(N):
+        if order[r] < 0 or order[r] >= N:
+            raise ValueError(f"internal: order[{r}] = {order[r]} is not a row of {N}")
+    if N_val > 0:
+        if x_val is None or y_val is None:
+            raise ValueError("internal: validation rows need x_val and y_val")
+        _need(x_val.shape[0], N_val * T * <int64_t>m.I, "x_val")
+        _need(y_val.shape[0], N_val * <int64_t>m.O, "y_val")
+    _need(scratch.shape[0], model_train_scratch_size(dt, dims, params.shape[0], T, batch_size,
+                                                     N_val, isa_code), "scratch")
+    cdef fl_exec ex = _exec(isa_code, threads, FL_SPLIT_AUTO)
+    cdef fl_stats stats
+    ex.stats = &stats
+    cdef fl_epoch_result res
+    cdef fl_model_f32 m32
+    cdef fl_model_f64 m64
+    cdef fl_optimizer_f32 o32
+    cdef fl_optimizer_f64 o64
+    cdef fl_status st
+    cdef const floating *xv
+    cdef const floating *yv
+    if floating is float:
+        m32.dims = m; m32.params = &params[0]; m32.n_params = params.shape[0]
+        m32.offsets = <const long long *>&offsets[0]; m32.head = &head[0]
+        o32.kind = kind; o32.learning_rate = learning_rate; o32.beta_1 = beta_1
+        o32.beta_2 = beta_2; o32.epsilon = epsilon; o32.momentum = momentum
+        o32.nesterov = nesterov; o32.clip_value = clip_value; o32.clip_norm = clip_norm
+        o32.iterations = iterations
+        o32.m_params = _ptr(m_params); o32.v_params = _ptr(v_params)
+        o32.m_head = _ptr(m_head); o32.v_head = _ptr(v_head)
+        xv, yv = _cptr(x_val), _cptr(y_val)
+        with nogil:
+            st = fl_model_train_epoch_f32(&ex, &m32, &grad_params[0], &grad_head[0], &o32,
+                                          &x[0], &y[0], <const long long *>&order[0], N, T,
+                                          batch_size, xv, yv, N_val, &scratch[0], &res)
+        iterations = o32.iterations
+    else:
+        m64.dims = m; m64.params = &params[0]; m64.n_params = params.shape[0]
+        m64.offsets = <const long long *>&offsets[0]; m64.head = &head[0]
+        o64.kind = kind; o64.learning_rate = learning_rate; o64.beta_1 = beta_1
+        o64.beta_2 = beta_2; o64.epsilon = epsilon; o64.momentum = momentum
+        o64.nesterov = nesterov; o64.clip_value = clip_value; o64.clip_norm = clip_norm
+        o64.iterations = iterations
+        o64.m_params = _ptr(m_params); o64.v_params = _ptr(v_params)
+        o64.m_head = _ptr(m_head); o64.v_head = _ptr(v_head)
+        xv, yv = _cptr(x_val), _cptr(y_val)
+        with nogil:
+            st = fl_model_train_epoch_f64(&ex, &m64, &grad_params[0], &grad_head[0], &o64,
+                                          &x[0], &y[0], <const long long *>&order[0], N, T,
+                                          batch_size, xv, yv, N_val, &scratch[0], &res)
+        iterations = o64.iterations
+    if st != FL_ERR_NONFINITE:
+        _check(st, "LSTMRegressor.fit")
+    return (res.loss, res.val_loss, res.batches, res.failed, iterations, stats.team,
+            stats.wall_seconds)

@@ -16,6 +16,9 @@ cdef extern from "fastlstm.h" nogil:
         FL_SPLIT_BATCH
         FL_SPLIT_UNITS
         FL_SPLIT_SERIAL
+        FL_MODEL_MAX_LAYERS
+        FL_OPT_SGD
+        FL_OPT_ADAM
 
     ctypedef struct fl_stats:
         int team
@@ -36,6 +39,17 @@ cdef extern from "fastlstm.h" nogil:
         int activation
         int input_forget
         double clip
+
+    ctypedef struct fl_model_dims:
+        int L, D, I, H, O
+        int activation
+        int single_bias
+
+    ctypedef struct fl_epoch_result:
+        double loss
+        double val_loss
+        long long batches
+        int failed
 
     int fl_isa_compiled(int isa)
     int fl_isa_supported(int isa)
@@ -202,3 +216,67 @@ cdef extern from "fastlstm.h" nogil:
                                 double *workspace, const double *x_all, const double *y_all,
                                 const long long *offsets, int n_seq, int epochs, int I, int H,
                                 int O, double lr, double clip)
+
+    ctypedef struct fl_model_f32:
+        fl_model_dims dims
+        float *params
+        long long n_params
+        const long long *offsets
+        float *head
+    ctypedef struct fl_model_f64:
+        fl_model_dims dims
+        double *params
+        long long n_params
+        const long long *offsets
+        double *head
+
+    ctypedef struct fl_optimizer_f32:
+        int kind
+        double learning_rate, beta_1, beta_2, epsilon, momentum
+        int nesterov
+        double clip_value, clip_norm
+        long long iterations
+        float *m_params
+        float *v_params
+        float *m_head
+        float *v_head
+    ctypedef struct fl_optimizer_f64:
+        int kind
+        double learning_rate, beta_1, beta_2, epsilon, momentum
+        int nesterov
+        double clip_value, clip_norm
+        long long iterations
+        double *m_params
+        double *v_params
+        double *m_head
+        double *v_head
+
+    long long fl_model_predict_scratch_size_f32(int isa, const fl_model_dims *m, int T,
+                                                long long N)
+    long long fl_model_predict_scratch_size_f64(int isa, const fl_model_dims *m, int T,
+                                                long long N)
+    fl_status fl_model_predict_f32(const fl_exec *ex, const fl_model_f32 *m,
+                                   const float *const *packed, const float *x, long long N,
+                                   int T, float *out, float *scratch)
+    fl_status fl_model_predict_f64(const fl_exec *ex, const fl_model_f64 *m,
+                                   const double *const *packed, const double *x, long long N,
+                                   int T, double *out, double *scratch)
+    long long fl_model_train_scratch_size_f32(int isa, const fl_model_dims *m,
+                                              long long n_params, int T, int batch_size,
+                                              long long N_val)
+    long long fl_model_train_scratch_size_f64(int isa, const fl_model_dims *m,
+                                              long long n_params, int T, int batch_size,
+                                              long long N_val)
+    fl_status fl_model_train_epoch_f32(const fl_exec *ex, const fl_model_f32 *m,
+                                       float *grad_params, float *grad_head,
+                                       fl_optimizer_f32 *opt, const float *x, const float *y,
+                                       const long long *order, long long N, int T,
+                                       int batch_size, const float *x_val, const float *y_val,
+                                       long long N_val, float *scratch, fl_epoch_result *res)
+    fl_status fl_model_train_epoch_f64(const fl_exec *ex, const fl_model_f64 *m,
+                                       double *grad_params, double *grad_head,
+                                       fl_optimizer_f64 *opt, const double *x,
+                                       const double *y, const long long *order, long long N,
+                                       int T, int batch_size, const double *x_val,
+                                       const double *y_val, long long N_val, double *scratch,
+                                       fl_epoch_result *res)

@@ -12,8 +12,8 @@ import sys
 
 import numpy as np
 
-from .layer import LSTMLayer
-from .training import Dense, batch_indices, make_optimizer, mse_loss
+from .layer import LSTMLayer, _TeamGovernor
+from .training import SGD, Adam, Dense, make_optimizer, mse_loss
 
 try:
     from sklearn.base import BaseEstimator, RegressorMixin
@@ -184,52 +184,35 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
         optimizer = make_optimizer(self.optimizer, self.learning_rate, self.momentum,
                                    self.clip_value, self.clip_norm)
         params = [self.lstm_._flat, self.head_.flat]
-        grads = [self.lstm_._grad_flat, self.head_.grad_flat]
 
         self.history_ = {"loss": [], "val_loss": []}
         monitor = "val_loss" if n_val else "loss"
         best, best_params, wait = np.inf, None, 0
         self.best_epoch_ = -1
-        last_finite = [np.empty_like(p) for p in params]
+        # One C call per epoch (csrc/model.c) for the optimizers it knows; a user's own
+        # optimizer object runs the loop below in Python, batch by batch.
+        epoch = (_EpochKernel(self, optimizer, Xs_train, ys_train, Xs_val, ys_val)
+                 if getattr(self, "_kernel_loop", True) and type(optimizer) in (Adam, SGD)
+                 else _EpochLoop(self, optimizer, Xs_train, ys_train, Xs_val, ys_val))
         bar = self._progress_bar()
         try:
-            for epoch in range(self.epochs):
-                total = 0.0
-                for idx in batch_indices(len(Xs_train), self.batch_size,
-                                         rng if self.shuffle else None):
-                    pred = self._forward(Xs_train[idx], training=True)
-                    loss, d_pred = mse_loss(pred, ys_train[idx])
-                    if not np.isfinite(loss):
-                        raise _core.NonFiniteLossError(
-                            f"LSTMRegressor.fit: the loss became {loss} in epoch {epoch}; the "
-                            "model keeps the weights of the last finite update (try a smaller "
-                            "learning_rate, clip_norm, or standardize=True)")
-                    self._backward(d_pred)
-                    for kept, p in zip(last_finite, params):
-                        kept[...] = p
-                    optimizer.step(params, grads)
-                    if not all(np.isfinite(p).all() for p in params):
-                        for kept, p in zip(last_finite, params):
-                            p[...] = kept
-                        raise _core.NonFiniteLossError(
-                            f"LSTMRegressor.fit: an update in epoch {epoch} made weights NaN or "
-                            "infinite; the model keeps the weights before it (try a smaller "
-                            "learning_rate, clip_norm, or standardize=True)")
-                    total += loss * len(idx)
-                self.history_["loss"].append(total / len(Xs_train))
+            for e in range(self.epochs):
+                order = rng.permutation(len(Xs_train)) if self.shuffle \
+                    else np.arange(len(Xs_train))
+                loss, val_loss = epoch.run(order, e)
+                self.history_["loss"].append(loss)
                 if n_val:
-                    val_pred = self._forward(Xs_val, training=False)
-                    self.history_["val_loss"].append(mse_loss(val_pred, ys_val)[0])
+                    self.history_["val_loss"].append(val_loss)
                 current = self.history_[monitor][-1]
                 if bar is not None:
                     bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in self.history_.items() if v})
                     bar.update(1)
                 elif self.verbose:
-                    print(f"Epoch {epoch + 1}/{self.epochs} "
+                    print(f"Epoch {e + 1}/{self.epochs} "
                           + " ".join(f"{k}: {v[-1]:.6f}" for k, v in self.history_.items() if v),
                           file=sys.stderr)
                 if current < best - self.min_delta:
-                    best, wait, self.best_epoch_ = current, 0, epoch
+                    best, wait, self.best_epoch_ = current, 0, e
                     if self.early_stopping:
                         best_params = [p.copy() for p in params]
                 elif self.early_stopping:
@@ -255,7 +238,7 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
             X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32])
         X3 = self._as_sequences(X, fitting=False)
         dtype = self.lstm_.dtype
-        pred = self._forward(self._scale_x(X3, dtype), training=False).astype(np.float64)
+        pred = self._predict_scaled(self._scale_x(X3, dtype)).astype(np.float64)
         pred = pred * self.y_scale_ + self.y_mean_
         return pred[:, 0] if self._y_ndim == 1 else pred
 
@@ -322,6 +305,36 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
     def _scale_x(self, X3, dtype):
         return np.ascontiguousarray((X3 - self.x_mean_) / self.x_scale_, dtype=dtype)
 
+    def _model_dims(self):
+        """The model's shape as the kernels take it (one bias per gate: b_hh held at 0)."""
+        lstm = self.lstm_
+        return (lstm.num_layers, lstm.num_directions, lstm.input_size, lstm.hidden_size,
+                self.head_.out_features, _core.ACTIVATIONS[lstm.activation], 1)
+
+    def _predict_scaled(self, Xs):
+        """Standardized windows (n, T, F) -> standardized predictions (n, k): one kernel call
+        (csrc/model.c), in chunks of rows inside it."""
+        lstm = self.lstm_
+        packed = [lstm._packed(l, d) for l in range(lstm.num_layers)
+                  for d in range(lstm.num_directions)]
+        isa = packed[0][0]
+        n, T = Xs.shape[0], Xs.shape[1]
+        dims = self._model_dims()
+        out = np.empty((n, dims[4]), lstm.dtype)
+        if n == 0:
+            return out
+        scratch = lstm._take_scratch(_core.model_predict_scratch_size(lstm.dtype.name, dims, T,
+                                                                      n, isa))
+        gov, key = lstm._governor, ("model predict", n, T)
+        try:
+            gov.report(key, _core.model_predict(
+                lstm._flat, _weight_offsets(lstm), self.head_.flat, [p for _, p in packed],
+                Xs.reshape(-1), out.reshape(-1), scratch, dims, n, T, isa_code=isa,
+                threads=gov.threads(key)))
+        finally:
+            lstm._give_scratch(scratch)
+        return out
+
     def _forward(self, Xs, training):
         """Standardized windows (B, T, F) -> standardized predictions (B, k)."""
         _, (h_n, _) = self.lstm_.forward(Xs, training=training)
@@ -381,3 +394,113 @@ def _scale(std):
     them would overflow float32, as from rounding noise) are left unscaled."""
     std = np.asarray(std, dtype=np.float64)
     return np.where(std > 1e-30, std, 1.0)
+
+
+def _weight_offsets(lstm):
+    """Where w_ih, w_hh, b_ih, b_hh of each layer and direction start in ``lstm._flat``, in
+    the kernels' order ((layer * D + direction) * 4 + which)."""
+    base, size = lstm._flat.ctypes.data, lstm._flat.itemsize
+    offsets = []
+    for layer in range(lstm.num_layers):
+        for d in range(lstm.num_directions):
+            offsets += [(lstm._params[name].ctypes.data - base) // size
+                        for name in lstm._names_of(layer, d)]
+    return np.asarray(offsets, dtype=np.int64)
+
+
+def _nonfinite(kind, epoch, loss):
+    if kind == "loss":
+        return _core.NonFiniteLossError(
+            f"LSTMRegressor.fit: the loss became {loss} in epoch {epoch}; the model keeps the "
+            "weights of the last finite update (try a smaller learning_rate, clip_norm, or "
+            "standardize=True)")
+    return _core.NonFiniteLossError(
+        f"LSTMRegressor.fit: an update in epoch {epoch} made weights NaN or infinite; the model "
+        "keeps the weights before it (try a smaller learning_rate, clip_norm, or "
+        "standardize=True)")
+
+
+class _EpochKernel:
+    """Training epochs as single kernel calls (csrc/model.c fl_model_train_epoch): every
+    batch's gather, forward, loss, backward, clipping, update and checks, and the validation
+    loss, without Python in between. The optimizer object keeps its state (its slots and
+    iteration count), so it can go on in Python or here alike."""
+
+    def __init__(self, est, optimizer, X, y, X_val, y_val):
+        lstm = est.lstm_
+        self.est, self.opt = est, optimizer
+        self.dims = est._model_dims()
+        self.X, self.y = X.reshape(-1), y.reshape(-1)
+        self.X_val = X_val.reshape(-1) if len(X_val) else None
+        self.y_val = y_val.reshape(-1) if len(y_val) else None
+        self.N, self.T, self.N_val = X.shape[0], X.shape[1], X_val.shape[0]
+        self.offsets = _weight_offsets(lstm)
+        self.isa = _core.isa()
+        self.scratch = np.empty(_core.model_train_scratch_size(
+            lstm.dtype.name, self.dims, lstm._flat.size, self.T, est.batch_size, self.N_val,
+            self.isa), lstm.dtype)
+        params = [lstm._flat, est.head_.flat]
+        if optimizer._slots is None:
+            optimizer._slots = [optimizer._new_slots(p) for p in params]
+        if isinstance(optimizer, Adam):
+            (m_p, v_p), (m_h, v_h) = optimizer._slots
+            self.kind, extra = 1, (optimizer.beta_1, optimizer.beta_2, optimizer.epsilon, 0.0,
+                                   False)
+        else:
+            (m_p, m_h), v_p, v_h = optimizer._slots, None, None
+            self.kind, extra = 0, (0.0, 0.0, 0.0, optimizer.momentum, optimizer.nesterov)
+        self.slots = (m_p, v_p, m_h, v_h)
+        self.settings = (optimizer.learning_rate,) + extra + (
+            optimizer.clipvalue or 0.0, optimizer.global_clipnorm or 0.0)
+        self.governor = _TeamGovernor()
+
+    def run(self, order, epoch):
+        est, lstm, opt = self.est, self.est.lstm_, self.opt
+        key = ("epoch", self.N, self.T)
+        loss, val_loss, _, failed, opt.iterations, team, wall = _core.model_train_epoch(
+            lstm._flat, self.offsets, est.head_.flat, lstm._grad_flat, est.head_.grad_flat,
+            self.kind, *self.settings, opt.iterations, *self.slots, self.X, self.y,
+            np.ascontiguousarray(order, dtype=np.int64), self.N, self.T, est.batch_size,
+            self.X_val, self.y_val, self.N_val, self.scratch, self.dims, isa_code=self.isa,
+            threads=self.governor.threads(key))
+        self.governor.report(key, (team, wall))
+        if failed:
+            raise _nonfinite("loss" if failed == 1 else "weights", epoch, loss)
+        return loss, val_loss
+
+
+class _EpochLoop:
+    """Training epochs batch by batch in Python (LSTMLayer.forward/backward, the head and the
+    optimizer in NumPy): for an optimizer object of the user's own, and the tests' independent
+    path to the kernel's epochs."""
+
+    def __init__(self, est, optimizer, X, y, X_val, y_val):
+        self.est, self.opt = est, optimizer
+        self.X, self.y, self.X_val, self.y_val = X, y, X_val, y_val
+        self.params = [est.lstm_._flat, est.head_.flat]
+        self.grads = [est.lstm_._grad_flat, est.head_.grad_flat]
+        self.last_finite = [np.empty_like(p) for p in self.params]
+
+    def run(self, order, epoch):
+        est, params = self.est, self.params
+        batch = est.batch_size
+        total = 0.0
+        for start in range(0, len(order), batch):
+            idx = order[start:start + batch]
+            pred = est._forward(self.X[idx], training=True)
+            loss, d_pred = mse_loss(pred, self.y[idx])
+            if not np.isfinite(loss):
+                raise _nonfinite("loss", epoch, loss)
+            est._backward(d_pred)
+            for kept, p in zip(self.last_finite, params):
+                kept[...] = p
+            self.opt.step(params, self.grads)
+            if not all(np.isfinite(p).all() for p in params):
+                for kept, p in zip(self.last_finite, params):
+                    p[...] = kept
+                raise _nonfinite("weights", epoch, loss)
+            total += loss * len(idx)
+        val_loss = None
+        if len(self.X_val):
+            val_loss = mse_loss(est._forward(self.X_val, training=False), self.y_val)[0]
+        return total / len(self.X), val_loss
