@@ -3,7 +3,7 @@
 Seed 002's energy example: an hourly series over three years, windows of 24 hours,
 ``LSTM(50, activation='relu') + Dense(1)``, Adam, batch 32, validation split 0.2. Times one
 training epoch (the mean over ``--epochs`` epochs, median over repeats) and ``predict`` on
-10,000 windows, each side in this process, alternating. Run:
+10,000 windows, each side in its own fresh process and all alternating in one. Run:
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compare_training.py
 
@@ -94,57 +94,118 @@ def time_keras(X, y, epochs):
     return (time.perf_counter() - t0) / epochs, model
 
 
+def run_side(side, X, y, epochs, threads, repeats):
+    """Fit and predict times of one side: (list of epoch times, list of predict times)."""
+    fit, pred = [], []
+    Xp = X[:10000]
+    for _ in range(repeats):
+        if side == "fastlstm":
+            t, est = time_fastlstm(X, y, epochs)
+            predict = lambda: est.predict(Xp)  # noqa: E731
+        elif side == "torch":
+            import torch
+            t, model = time_torch(X, y, epochs, threads)
+            xt = torch.from_numpy(Xp)
+
+            def predict():
+                with torch.inference_mode():
+                    model(xt)
+        else:
+            t, _ = time_keras(X, y, 1)
+            predict = None
+        fit.append(t)
+        for _ in range(3 if predict else 0):
+            t0 = time.perf_counter()
+            predict()
+            pred.append(time.perf_counter() - t0)
+    return fit, pred
+
+
+def _isolated(side, args):
+    """One side in a fresh process (nothing else loaded, no other thread pool)."""
+    import json
+    import subprocess
+    import sys
+    cmd = [sys.executable, __file__, "--side", side, "--epochs", str(args.epochs),
+           "--repeats", "1", "--threads", str(args.threads)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _table(title, fit, pred):
+    print(f"\n{title}\n")
+    print("| task | fastlstm | PyTorch | PyTorch / fastlstm | Keras (torch backend) | "
+          "Keras / fastlstm |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    med = {k: statistics.median(v) if v else None for k, v in fit.items()}
+    f = med["fastlstm"]
+    torch_t = f"{med['torch']:.3f} s | {med['torch'] / f:.1f}x" if med["torch"] else "- | -"
+    keras_t = f"{med['keras']:.2f} s | {med['keras'] / f:.0f}x" if med["keras"] else "- | -"
+    print(f"| one training epoch | {f:.3f} s | {torch_t} | {keras_t} |")
+    pm = {k: statistics.median(v) if v else None for k, v in pred.items()}
+    p = pm["fastlstm"]
+    torch_p = f"{pm['torch'] * 1e3:.1f} ms | {pm['torch'] / p:.1f}x" if pm["torch"] else "- | -"
+    print(f"| predict 10,000 windows | {p * 1e3:.1f} ms | {torch_p} | - | - |")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=2, help="epochs per timed fit")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--keras", action="store_true", help="also time Keras (slow)")
+    p.add_argument("--side", choices=["fastlstm", "torch", "keras"],
+                   help=argparse.SUPPRESS)  # one side, its times as JSON (for --isolated runs)
+    p.add_argument("--mode", choices=["both", "isolated", "together"], default="both",
+                   help="each side in its own fresh process, all alternating in this one, or "
+                        "both (default)")
     args = p.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(args.threads)
     X, y = energy_windows()
-    print(f"# energy windows: {X.shape}, {args.threads} threads, epochs of "
-          f"{int(len(X) * 0.8)} training windows in batches of 32")
-    fit = {"fastlstm": [], "torch": [], "keras": []}
-    pred = {"fastlstm": [], "torch": []}
-    Xp = X[:10000]
-    for rep in range(args.repeats):
-        t, est = time_fastlstm(X, y, args.epochs)
-        fit["fastlstm"].append(t)
-        try:
-            import torch
-            t, model = time_torch(X, y, args.epochs, args.threads)
-            fit["torch"].append(t)
-        except ImportError:
-            model = None
-        if args.keras and rep == 0:
-            try:
-                fit["keras"].append(time_keras(X, y, 1)[0])
-            except ImportError:
-                pass
-        for _ in range(3):
-            t0 = time.perf_counter()
-            est.predict(Xp)
-            pred["fastlstm"].append(time.perf_counter() - t0)
-            if model is not None:
-                xt = torch.from_numpy(Xp)
-                t0 = time.perf_counter()
-                with torch.inference_mode():
-                    model(xt)
-                pred["torch"].append(time.perf_counter() - t0)
-    print("| task | fastlstm | PyTorch | PyTorch / fastlstm | Keras (torch backend) |")
-    print("| --- | --- | --- | --- | --- |")
-    med = {k: statistics.median(v) if v else None for k, v in fit.items()}
-    ratio = f"{med['torch'] / med['fastlstm']:.1f}x" if med["torch"] else "-"
-    keras_t = f"{med['keras']:.2f} s" if med["keras"] else "-"
-    torch_t = f"{med['torch']:.2f} s" if med["torch"] else "-"
-    print(f"| one training epoch | {med['fastlstm']:.2f} s | {torch_t} | {ratio} | {keras_t} |")
-    pm = {k: statistics.median(v) if v else None for k, v in pred.items()}
-    ratio = f"{pm['torch'] / pm['fastlstm']:.1f}x" if pm["torch"] else "-"
-    torch_p = f"{pm['torch'] * 1e3:.1f} ms" if pm["torch"] else "-"
-    print(f"| predict 10,000 windows | {pm['fastlstm'] * 1e3:.1f} ms | {torch_p} | {ratio} | - |")
+    if args.side:
+        import json
+        if args.side == "fastlstm":
+            import fastlstm
+            fastlstm.set_num_threads(args.threads)
+        print(json.dumps(run_side(args.side, X, y, args.epochs, args.threads, args.repeats)))
+        return
+    import platform
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor()) \
+        if platform.system() == "Linux" else platform.processor()
+    import fastlstm
+    print(f"# {cpu}; fastlstm ISA path {fastlstm.config()['isa']}; {args.threads} threads; "
+          f"energy windows {X.shape}, epochs of {int(len(X) * 0.8)} training windows in "
+          "batches of 32; medians")
+    sides = ["fastlstm", "torch"] + (["keras"] if args.keras else [])
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        sides.remove("torch")
+    if args.mode in ("both", "isolated"):
+        fit = {k: [] for k in ("fastlstm", "torch", "keras")}
+        pred = {k: [] for k in ("fastlstm", "torch", "keras")}
+        for rep in range(args.repeats):
+            for side in sides:
+                if side == "keras" and rep:
+                    continue
+                f, q = _isolated(side, args)
+                fit[side] += f
+                pred[side] += q
+        _table("Each side in its own fresh process:", fit, pred)
+    if args.mode in ("both", "together"):
+        fit = {k: [] for k in ("fastlstm", "torch", "keras")}
+        pred = {k: [] for k in ("fastlstm", "torch", "keras")}
+        for rep in range(args.repeats):
+            for side in sides:
+                if side == "keras" and rep:
+                    continue
+                f, q = run_side(side, X, y, args.epochs, args.threads, 1)
+                fit[side] += f
+                pred[side] += q
+        _table("All sides alternating in one process:", fit, pred)
 
 
 if __name__ == "__main__":

@@ -29,10 +29,9 @@ FL_INLINE vreal v_load(const real *p) { return *(const vreal *)p; }
 FL_INLINE void v_store(real *p, vreal v) { *(vreal *)p = v; }
 FL_INLINE vreal v_set1(real s)
 {
-    /* Lane by lane, not (vreal){0} + s: that would turn -0.0 (the sign mask) into +0.0. */
-    vreal v;
-    for (int j = 0; j < FL_VL; j++) v[j] = s;
-    return v;
+    /* s - (+0) is s for every s, -0.0 included (s + 0 would turn -0.0, the sign mask, into
+     * +0.0): a plain broadcast. */
+    return s - (vreal){0};
 }
 FL_INLINE vreal v_zero(void) { return (vreal){0}; }
 
@@ -52,19 +51,51 @@ FL_INLINE vreal v_copysign(vreal mag, vreal sign)
 }
 
 /* The first n (< FL_VL) lanes of p, the rest zero; and the store of the first n lanes: the
- * ragged ends of rows, computed with the same vector code as every other lane. */
+ * ragged ends of rows, computed with the same vector code as every other lane. AVX-512 and
+ * AVX2 use masked loads and stores (lanes outside the mask are never touched, so nothing past
+ * the row is read); other paths go through a small array. */
+#if FL_ISA == 2 || FL_ISA == 1
+#include <immintrin.h>
+#endif
+
 FL_INLINE vreal v_load_n(const real *p, int n)
 {
+#if FL_ISA == 2 && FL_DOUBLE
+    return (vreal)_mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1), p);
+#elif FL_ISA == 2
+    return (vreal)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
+#elif FL_ISA == 1 && FL_DOUBLE
+    const __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+    return (vreal)_mm256_maskload_pd(p, m);
+#elif FL_ISA == 1
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n),
+                                         _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return (vreal)_mm256_maskload_ps(p, m);
+#else
     real t[FL_VL];
     for (int j = 0; j < FL_VL; j++) t[j] = j < n ? p[j] : 0;
     return v_load(t);
+#endif
 }
 
 FL_INLINE void v_store_n(real *p, vreal v, int n)
 {
+#if FL_ISA == 2 && FL_DOUBLE
+    _mm512_mask_storeu_pd(p, (__mmask8)((1u << n) - 1), (__m512d)v);
+#elif FL_ISA == 2
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v);
+#elif FL_ISA == 1 && FL_DOUBLE
+    const __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+    _mm256_maskstore_pd(p, m, (__m256d)v);
+#elif FL_ISA == 1
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n),
+                                         _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(p, m, (__m256)v);
+#else
     real t[FL_VL];
     v_store(t, v);
     for (int j = 0; j < n; j++) p[j] = t[j];
+#endif
 }
 
 /* Load / store n lanes, n <= FL_VL, the full vector when n == FL_VL. */
