@@ -73,3 +73,6 @@ fl_status FL_FN(fl_cell_step)(int isa, real *h_out, real *c_out, real *gates_out
     if (gates_out) memcpy(gates_out, scratch, sizeof(real) * (size_t)B * (size_t)G);
     return FL_OK;
 }
+
+/* The small-model seed recurrence of an ISA path, for seed.c (NULL: none for this path). */
+const FL_FN(fl_kernels) *FL_FN(fl_kernels_of)(int isa) { return FL_TABLE_FN(isa); }

@@ -24,6 +24,7 @@
 #include "fl_gemm.h"
 #include "fl_gates.h"
 #include "fl_seq.h"
+#include "fl_seed_small.h"
 
 #define FL_CAT3_(a, b, c) a##b##c
 #define FL_CAT3(a, b, c) FL_CAT3_(a, b, c)
@@ -52,4 +53,7 @@ const FL_FN(fl_kernels) FL_TABLE = {
     k_gemm_scratch_size,
     k_gemm,
     gate_forward_rows,
+    k_seed_small_size,
+    k_seed_small_forward,
+    k_seed_small_backward,
 };

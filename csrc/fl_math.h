@@ -85,8 +85,10 @@ FL_INLINE vreal v_sigmoid_clip15(vreal x)
 {
     const vreal y = v_sel(x < R(-15), v_set1(R(-15)), v_sel(x > R(15), v_set1(R(15)), x));
     const vreal e = v_expneg(-v_abs(y));
-    /* 1 / (1 + exp(-y)): y >= 0 -> 1 / (1 + e); y < 0 -> 1 / (1 + 1/e) = e / (e + 1) */
-    return v_sel(y < R(0), e / (e + R(1)), R(1) / (R(1) + e));
+    /* 1 / (1 + exp(-y)): y >= 0 -> 1 / (1 + e); y < 0 -> 1 / (1 + 1/e) = e / (e + 1), as
+     * e * (1 / (1 + e)): one division for both sides, as v_sigmoid */
+    const vreal s = R(1) / (R(1) + e);
+    return v_sel(y < R(0), e * s, s);
 }
 
 FL_INLINE vreal v_tanh(vreal x)

@@ -286,12 +286,13 @@ long long FL_FN(fl_model_train_scratch_size)(int isa, const fl_model_dims *m,
     return c.used;
 }
 
-/* 1 when no value is NaN or inf: x * 0 is 0 for finite x and NaN otherwise. */
+/* 1 when no value is NaN or inf: v - v is 0 for finite v and NaN otherwise. A flag, not a
+ * floating-point sum, so the loop vectorises (no order of additions to keep). */
 static int FL_FN(finite_all)(const real *v, long long n)
 {
-    real acc = 0;
-    for (long long k = 0; k < n; k++) acc += v[k] * 0;
-    return acc == 0;
+    int ok = 1;
+    for (long long k = 0; k < n; k++) ok &= v[k] - v[k] == 0;
+    return ok;
 }
 
 /* Mean of (pred - y)^2 over n values (in double), and d_pred = (pred - y) * 2 / n. */
