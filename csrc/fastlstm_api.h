@@ -100,12 +100,13 @@ fl_status FL_FN(fl_cell_step)(
     int B, int I, int H);
 
 /* The seed model (notebook 001): one sequence, batch 1, zero initial state, W (G, H+I) acting
- * on [h, x] in gate order i, f, g, o, dense head y = Wy h + by, clipped sigmoid; one thread.
+ * on [h, x] in gate order i, f, g, o, dense head y = Wy h + by, clipped sigmoid.
  * Forward: hidden (T, H), cell (T, H), gates (T, G) kept; outputs (T, O) out, or NULL to skip
  * the head (backward recomputes the outputs itself). `packed` holds
  * fl_packed_size(isa, I, H) values of scratch (the weights packed for this call). */
 fl_status FL_FN(fl_seed_forward)(
-    int isa, real *hidden, real *cell, real *gates, real *outputs,
+    const fl_exec *ex,      /* ISA path, threads (the units split, one barrier a step), report */
+    real *hidden, real *cell, real *gates, real *outputs,
     real *packed,
     const real *x,          /* (T, I) */
     const real *w,          /* (G, H+I) */
@@ -129,7 +130,7 @@ long long FL_FN(fl_seed_workspace_size)(int isa, int T, int I, int H, int O);
  * NaN (or inf, without clipping) after clipping. `packed` must hold the weights packed by the
  * forward of the same sequence; the workspace is fl_seed_workspace_size(...) values. */
 fl_status FL_FN(fl_seed_backward)(
-    int isa, real *w, real *b, real *wy, real *by, double *loss,
+    const fl_exec *ex, real *w, real *b, real *wy, real *by, double *loss,
     real *workspace, const real *packed,
     const real *targets,    /* (T, O) */
     const real *x, const real *hidden, const real *cell, const real *gates,

@@ -1,15 +1,16 @@
 /* seed_impl.h: the body of seed.c for one width (included twice, no include guard). */
 
-/* One sequence of the seed model: T steps, batch 1, one thread (the seed's sizes are far below
- * what a thread team pays back). */
+/* One sequence of the seed model: T steps, batch 1, on the caller's ISA path, threads and
+ * report (run: NULL for one thread, no report: packing, and training, where a step is too small
+ * for a team). */
 static void FL_FN(seed_args)(fl_exec *ex, fl_dims *d, fl_cell *cell, FL_FN(fl_weights) *wt,
-                             int isa, const real *w, const real *b, const real *packed, int T,
-                             int I, int H)
+                             int isa, const fl_exec *run, const real *w, const real *b,
+                             const real *packed, int T, int I, int H)
 {
     ex->isa = isa;
-    ex->threads = 1;
-    ex->split = FL_SPLIT_AUTO;
-    ex->stats = NULL;
+    ex->threads = run ? run->threads : 1;
+    ex->split = run ? run->split : FL_SPLIT_AUTO;
+    ex->stats = run ? run->stats : NULL;
     d->T = T; d->B = 1; d->I = I; d->H = H;
     memset(cell, 0, sizeof *cell);
     cell->sigmoid = FL_SIGMOID_CLIP15;
@@ -21,15 +22,18 @@ static void FL_FN(seed_args)(fl_exec *ex, fl_dims *d, fl_cell *cell, FL_FN(fl_we
     wt->packed = packed;
 }
 
-fl_status FL_FN(fl_seed_forward)(int isa, real *hidden, real *cell, real *gates, real *outputs,
-                                 real *packed, const real *x, const real *w, const real *b,
-                                 const real *wy, const real *by, int T, int I, int H, int O)
+fl_status FL_FN(fl_seed_forward)(const fl_exec *run, real *hidden, real *cell, real *gates,
+                                 real *outputs, real *packed, const real *x, const real *w,
+                                 const real *b, const real *wy, const real *by, int T, int I,
+                                 int H, int O)
 {
+    if (!run) return FL_ERR_ARG;
+    const int isa = run->isa;
     if (T < 0 || I < 1 || H < 1 || O < 1 || !hidden || !cell || !gates || !x || !w || !b ||
         !wy || !by || !packed)
         return FL_ERR_ARG;
     fl_exec ex; fl_dims d; fl_cell c; FL_FN(fl_weights) wt;
-    FL_FN(seed_args)(&ex, &d, &c, &wt, isa, w, b, packed, T, I, H);
+    FL_FN(seed_args)(&ex, &d, &c, &wt, isa, run, w, b, packed, T, I, H);
     fl_status st = FL_FN(fl_pack_weights)(isa, packed, &wt, I, H);
     if (st != FL_OK) return st;
     FL_FN(fl_fwd_bufs) f = {hidden, H, cell, gates, NULL, x, I, NULL, NULL};
@@ -45,7 +49,7 @@ fl_status FL_FN(fl_seed_pack)(int isa, real *packed, const real *w, int I, int H
 {
     if (!packed || !w || I < 1 || H < 1) return FL_ERR_ARG;
     fl_exec ex; fl_dims d; fl_cell c; FL_FN(fl_weights) wt;
-    FL_FN(seed_args)(&ex, &d, &c, &wt, isa, w, NULL, packed, 1, I, H); /* no bias to pack */
+    FL_FN(seed_args)(&ex, &d, &c, &wt, isa, NULL, w, NULL, packed, 1, I, H); /* no bias */
     return FL_FN(fl_pack_weights)(isa, packed, &wt, I, H);
 }
 
@@ -126,12 +130,14 @@ static fl_status FL_FN(seed_apply)(real *w, real *b, real *wy, real *by, real *g
     return FL_OK;
 }
 
-fl_status FL_FN(fl_seed_backward)(int isa, real *w, real *b, real *wy, real *by, double *loss,
-                                  real *workspace, const real *packed, const real *targets,
-                                  const real *x, const real *hidden, const real *cell,
-                                  const real *gates, int T, int I, int H, int O, real lr,
-                                  real clip)
+fl_status FL_FN(fl_seed_backward)(const fl_exec *run, real *w, real *b, real *wy, real *by,
+                                  double *loss, real *workspace, const real *packed,
+                                  const real *targets, const real *x, const real *hidden,
+                                  const real *cell, const real *gates, int T, int I, int H, int O,
+                                  real lr, real clip)
 {
+    if (!run) return FL_ERR_ARG;
+    const int isa = run->isa;
     if (T < 1 || I < 1 || H < 1 || O < 1 || !w || !b || !wy || !by || !loss || !workspace ||
         !targets || !x || !hidden || !cell || !gates || !packed)
         return FL_ERR_ARG;
@@ -154,7 +160,7 @@ fl_status FL_FN(fl_seed_backward)(int isa, real *w, real *b, real *wy, real *by,
 
     /* The recurrence; dW_hh and dW_ih land in their column blocks of dW. */
     fl_exec ex; fl_dims d; fl_cell c; FL_FN(fl_weights) wt;
-    FL_FN(seed_args)(&ex, &d, &c, &wt, isa, w, b, packed, T, I, H);
+    FL_FN(seed_args)(&ex, &d, &c, &wt, isa, run, w, b, packed, T, I, H);
     FL_FN(fl_fwd_bufs) f = {(real *)hidden, H, (real *)cell, (real *)gates, NULL, x, I, NULL, NULL};
     FL_FN(fl_bwd_bufs) bw;
     memset(&bw, 0, sizeof bw);
@@ -231,6 +237,7 @@ fl_status FL_FN(fl_seed_train)(int isa, real *w, real *b, real *wy, real *by, do
         if (offsets[s + 1] - offsets[s] > t_max) t_max = (int)(offsets[s + 1] - offsets[s]);
     /* the caller's workspace is fl_seed_workspace_size(.., t_max, ..): enough for the step */
     const int small = FL_FN(fl_seed_step_size)(isa, t_max, I, H, O) > 0;
+    const fl_exec one = {isa, 1, FL_SPLIT_AUTO, NULL};
     for (int e = 0; e < epochs; e++) {
         double total = 0;
         for (int s = 0; s < n_seq; s++) {
@@ -251,10 +258,10 @@ fl_status FL_FN(fl_seed_train)(int isa, real *w, real *b, real *wy, real *by, do
                 continue;
             }
             /* No outputs here: backward computes them with the head it is about to update. */
-            st = FL_FN(fl_seed_forward)(isa, hidden, cell, gates, NULL, packed, x, w, b, wy, by,
+            st = FL_FN(fl_seed_forward)(&one, hidden, cell, gates, NULL, packed, x, w, b, wy, by,
                                         T, I, H, O);
             if (st == FL_OK)
-                st = FL_FN(fl_seed_backward)(isa, w, b, wy, by, &loss, workspace, packed,
+                st = FL_FN(fl_seed_backward)(&one, w, b, wy, by, &loss, workspace, packed,
                                              y_all + start * O, x, hidden, cell, gates, T, I, H,
                                              O, lr, clip);
             if (st != FL_OK) return st;

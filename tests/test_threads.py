@@ -81,3 +81,23 @@ def test_thread_counts_do_not_change_the_results(threads):
         for y, dx in ((y_one, dx_one), (y_two, dx_two)):
             np.testing.assert_array_equal(y, y_default)
             np.testing.assert_array_equal(dx, dx_default)
+
+
+def test_seed_class_forward_backward_same_bits_with_a_team(threads):
+    # H = 128: large enough for the units split (one barrier a step) in fastlstm.LSTM
+    rng = np.random.default_rng(5)
+    x, t = rng.standard_normal((30, 32)), rng.standard_normal((30, 1))
+    results = []
+    for n in (1, 2):
+        threads(n)
+        np.random.seed(3)
+        model = fastlstm.LSTM(32, 128, 1, verbose=False)
+        _, outputs = model.forward(x)
+        loss = model.backward(t)
+        results.append((np.array(outputs), loss, model._params.copy()))
+        if n == 2 and fastlstm.config()["openmp"]:  # the team did run
+            assert model._governor.samples[("forward", 30)][0]
+            assert model._governor.samples[("backward", 30)][0]
+    assert np.array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]
+    assert np.array_equal(results[0][2], results[1][2])

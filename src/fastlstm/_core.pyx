@@ -293,9 +293,10 @@ def seed_forward(floating[::1] hidden, floating[::1] cell, floating[::1] gates,
                  floating[::1] outputs, floating[::1] packed, const floating[::1] x,
                  const floating[::1] w,
                  const floating[::1] b, const floating[::1] wy, const floating[::1] by,
-                 int T, int I, int H, int O):
+                 int T, int I, int H, int O, int threads=1):
     """Seed forward of one sequence: hidden, cell (T, H), gates (T, 4H), outputs (T, O) out;
-    packed receives the weights packed for this call (packed_size values)."""
+    packed receives the weights packed for this call (packed_size values). Returns the
+    sequence call's (team, wall seconds)."""
     cdef int64_t G = 4 * <int64_t>H, K = <int64_t>H + I
     cdef int isa_code = _isa
     _need(hidden.shape[0], T * <int64_t>H, "hidden")
@@ -310,26 +311,33 @@ def seed_forward(floating[::1] hidden, floating[::1] cell, floating[::1] gates,
     _need(wy.shape[0], O * <int64_t>H, "wy")
     _need(by.shape[0], O, "by")
     if T == 0:
-        return
+        return 1, 0.0
+    cdef fl_exec ex = _exec(isa_code, threads, FL_SPLIT_AUTO)
+    cdef fl_stats stats
+    stats.team = 1
+    stats.wall_seconds = 0
+    ex.stats = &stats
     cdef fl_status st
     if floating is float:
         with nogil:
-            st = fl_seed_forward_f32(isa_code, &hidden[0], &cell[0], &gates[0], &outputs[0],
+            st = fl_seed_forward_f32(&ex, &hidden[0], &cell[0], &gates[0], &outputs[0],
                                      &packed[0], &x[0], &w[0], &b[0], &wy[0], &by[0], T, I, H, O)
     else:
         with nogil:
-            st = fl_seed_forward_f64(isa_code, &hidden[0], &cell[0], &gates[0], &outputs[0],
+            st = fl_seed_forward_f64(&ex, &hidden[0], &cell[0], &gates[0], &outputs[0],
                                      &packed[0], &x[0], &w[0], &b[0], &wy[0], &by[0], T, I, H, O)
     _check(st, "LSTM.forward")
+    return stats.team, stats.wall_seconds
 
 
 def seed_backward(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1] by,
                   floating[::1] workspace, floating[::1] packed, const floating[::1] targets,
                   const floating[::1] x, const floating[::1] hidden, const floating[::1] cell,
                   const floating[::1] gates, int T, int I, int H, int O, double lr,
-                  double clip):
-    """Seed BPTT + clipped SGD update of w, b, wy, by in place; returns the loss / T. The
-    weights are packed into `packed` first (they may have changed since the forward)."""
+                  double clip, int threads=1):
+    """Seed BPTT + clipped SGD update of w, b, wy, by in place; returns (the loss / T, the
+    sequence call's team, its wall seconds). The weights are packed into `packed` first (they
+    may have changed since the forward)."""
     cdef int64_t G = 4 * <int64_t>H, K = <int64_t>H + I
     cdef int isa_code = _isa
     dt = "float32" if floating is float else "float64"
@@ -347,12 +355,17 @@ def seed_backward(floating[::1] w, floating[::1] b, floating[::1] wy, floating[:
     if T < 1:
         raise ValueError("internal: seed_backward needs at least one step")
     cdef double loss = 0
+    cdef fl_exec ex = _exec(isa_code, threads, FL_SPLIT_AUTO)
+    cdef fl_stats stats
+    stats.team = 1
+    stats.wall_seconds = 0
+    ex.stats = &stats
     cdef fl_status st
     if floating is float:
         with nogil:
             st = fl_seed_pack_f32(isa_code, &packed[0], &w[0], I, H)
             if st == FL_OK:
-                st = fl_seed_backward_f32(isa_code, &w[0], &b[0], &wy[0], &by[0], &loss,
+                st = fl_seed_backward_f32(&ex, &w[0], &b[0], &wy[0], &by[0], &loss,
                                           &workspace[0], &packed[0], &targets[0], &x[0],
                                           &hidden[0], &cell[0], &gates[0], T, I, H, O,
                                           <float>lr, <float>clip)
@@ -360,11 +373,11 @@ def seed_backward(floating[::1] w, floating[::1] b, floating[::1] wy, floating[:
         with nogil:
             st = fl_seed_pack_f64(isa_code, &packed[0], &w[0], I, H)
             if st == FL_OK:
-                st = fl_seed_backward_f64(isa_code, &w[0], &b[0], &wy[0], &by[0], &loss,
+                st = fl_seed_backward_f64(&ex, &w[0], &b[0], &wy[0], &by[0], &loss,
                                           &workspace[0], &packed[0], &targets[0], &x[0],
                                           &hidden[0], &cell[0], &gates[0], T, I, H, O, lr, clip)
     _check(st, "LSTM.backward")
-    return loss
+    return loss, stats.team, stats.wall_seconds
 
 
 def seed_train(floating[::1] w, floating[::1] b, floating[::1] wy, floating[::1] by,

@@ -181,11 +181,11 @@ cdef extern from "fastlstm.h" nogil:
                                const double *w_hh, int ld_hh, const double *bias, int B, int I,
                                int H)
 
-    fl_status fl_seed_forward_f32(int isa, float *hidden, float *cell, float *gates,
+    fl_status fl_seed_forward_f32(const fl_exec *ex, float *hidden, float *cell, float *gates,
                                   float *outputs, float *packed, const float *x, const float *w,
                                   const float *b, const float *wy, const float *by, int T, int I,
                                   int H, int O)
-    fl_status fl_seed_forward_f64(int isa, double *hidden, double *cell, double *gates,
+    fl_status fl_seed_forward_f64(const fl_exec *ex, double *hidden, double *cell, double *gates,
                                   double *outputs, double *packed, const double *x,
                                   const double *w, const double *b, const double *wy,
                                   const double *by, int T, int I, int H, int O)
@@ -193,12 +193,12 @@ cdef extern from "fastlstm.h" nogil:
     fl_status fl_seed_pack_f64(int isa, double *packed, const double *w, int I, int H)
     long long fl_seed_workspace_size_f32(int isa, int T, int I, int H, int O)
     long long fl_seed_workspace_size_f64(int isa, int T, int I, int H, int O)
-    fl_status fl_seed_backward_f32(int isa, float *w, float *b, float *wy, float *by,
+    fl_status fl_seed_backward_f32(const fl_exec *ex, float *w, float *b, float *wy, float *by,
                                    double *loss, float *workspace, const float *packed,
                                    const float *targets, const float *x, const float *hidden,
                                    const float *cell, const float *gates, int T, int I, int H,
                                    int O, float lr, float clip)
-    fl_status fl_seed_backward_f64(int isa, double *w, double *b, double *wy, double *by,
+    fl_status fl_seed_backward_f64(const fl_exec *ex, double *w, double *b, double *wy, double *by,
                                    double *loss, double *workspace, const double *packed,
                                    const double *targets, const double *x,
                                    const double *hidden, const double *cell,

@@ -142,6 +142,7 @@ class LSTM:
         state = self.__dict__.copy()
         for key in ("_flat", "_W", "_b", "_Wy", "_by"):
             del state[key]
+        state.pop("_governor", None)
         return state
 
     def __setstate__(self, state):
@@ -169,6 +170,22 @@ class LSTM:
                 np.empty((T, 4 * H), self.dtype),
                 np.empty(_core.packed_size(self.dtype.name, self.input_size, H), self.dtype))
 
+    # A team pays from about this many weights (the units split meets at a barrier each step).
+    _TEAM_MIN_WEIGHTS = 1 << 14
+
+    def _threads(self, kind, T):
+        """(governor, key, threads) for a forward or backward call: one thread for small
+        models; else the governor's choice between the team and one thread (fastlstm.layer)."""
+        H = self.hidden_size
+        if 4 * H * (H + self.input_size) < self._TEAM_MIN_WEIGHTS:
+            return None, None, 1
+        gov = self.__dict__.get("_governor")
+        if gov is None:
+            from .layer import _TeamGovernor
+            gov = self._governor = _TeamGovernor()
+        key = (kind, T)
+        return gov, key, gov.threads(key)
+
     def forward(self, inputs):
         """Run one sequence from zero state.
 
@@ -188,10 +205,13 @@ class LSTM:
         hidden, cell, gates, w_t = self._buffers(T)
         outputs = np.empty((T, self.output_size), self.dtype)
         f = self._flat
-        _core.seed_forward(hidden.reshape(-1), cell.reshape(-1), gates.reshape(-1),
-                           outputs.reshape(-1), w_t.reshape(-1), x.reshape(-1), f["W"], f["b"],
-                           f["Wy"], f["by"], T, self.input_size, self.hidden_size,
-                           self.output_size)
+        gov, key, threads = self._threads("forward", T)
+        stats = _core.seed_forward(hidden.reshape(-1), cell.reshape(-1), gates.reshape(-1),
+                                   outputs.reshape(-1), w_t.reshape(-1), x.reshape(-1), f["W"],
+                                   f["b"], f["Wy"], f["by"], T, self.input_size,
+                                   self.hidden_size, self.output_size, threads=threads)
+        if gov is not None:
+            gov.report(key, stats)
         # backward recomputes the outputs with the head as it is then, as the seed does
         self._cache = (inputs, x, hidden, cell, gates)
         return self.h_states, list(outputs[:, :, None])
@@ -242,12 +262,16 @@ class LSTM:
         packed = np.empty(_core.packed_size(self.dtype.name, self.input_size, self.hidden_size),
                           self.dtype)
         f = self._flat
-        return _core.seed_backward(f["W"], f["b"], f["Wy"], f["by"], work, packed,
-                                   y.reshape(-1),
-                                   x.reshape(-1), hidden.reshape(-1), cell.reshape(-1),
-                                   gates.reshape(-1), T, self.input_size,
-                                   self.hidden_size, self.output_size,
-                                   float(self.learning_rate), self._clip_value())
+        gov, key, threads = self._threads("backward", T)
+        loss, *stats = _core.seed_backward(f["W"], f["b"], f["Wy"], f["by"], work, packed,
+                                           y.reshape(-1), x.reshape(-1), hidden.reshape(-1),
+                                           cell.reshape(-1), gates.reshape(-1), T,
+                                           self.input_size, self.hidden_size, self.output_size,
+                                           float(self.learning_rate), self._clip_value(),
+                                           threads=threads)
+        if gov is not None:
+            gov.report(key, stats)
+        return loss
 
     def _clip_value(self):
         return 0.0 if self.clip is None else float(self.clip)
