@@ -54,6 +54,7 @@ const FL_FN(fl_kernels) FL_TABLE = {
     k_gemm,
     gate_forward_rows,
     k_seed_small_size,
+    k_seed_small_weights,
     k_seed_small_forward,
     k_seed_small_backward,
 };

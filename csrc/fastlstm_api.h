@@ -136,18 +136,6 @@ fl_status FL_FN(fl_seed_backward)(
     const real *x, const real *hidden, const real *cell, const real *gates,
     int T, int I, int H, int O, real lr, real clip);
 
-/* One sequence of seed training (forward, loss, BPTT, clip, SGD: what fl_seed_forward then
- * fl_seed_backward do, with the same checks and the same head, loss and update code) on the
- * small-model recurrence, with no product and no packing: fl_seed_step_size gives -1 where it
- * does not apply (H above 32, or H + I above 96), else its workspace in values. x (T, I),
- * targets (T, O); *loss receives the loss divided by T. hidden (T, H) receives the forward's
- * hidden states, cell (T, H) and gates (T, G) its cell states and gates when not NULL. */
-long long FL_FN(fl_seed_step_size)(int isa, int T, int I, int H, int O);
-fl_status FL_FN(fl_seed_step)(int isa, real *w, real *b, real *wy, real *by, double *loss,
-                              real *workspace, real *hidden, real *cell, real *gates,
-                              const real *x, const real *targets, int T, int I, int H, int O,
-                              real lr, real clip);
-
 /* Seed training: `epochs` passes of forward + backward + update over n_seq sequences, in order.
  * Sequence s is rows offsets[s] .. offsets[s+1] of x_all (rows, I) and y_all (rows, O).
  * epoch_loss (epochs) receives the mean per-sequence loss of each epoch. Scratch: hidden, cell
@@ -235,12 +223,16 @@ typedef struct {
                  real *scratch);
     void (*gate_forward)(real *hidden, real *c_out, real *gates, const real *c_prev, int B,
                          int H); /* one step's gate pass on rows of G preactivations */
-    /* the seed model's recurrence for small H (fl_seed_small.h; size -1: not for these sizes) */
-    long long (*seed_small_size)(int T, int I, int H);
-    fl_status (*seed_small_forward)(real *ws, const real *w, const real *b, const real *x, int T,
-                                    int I, int H, real *hidden, real *cell, real *gates);
-    fl_status (*seed_small_backward)(real *ws, const real *x, const real *dy, int T, int I, int H,
-                                     real *dw, real *db);
+    /* The seed model's recurrence for small H on weights kept in its own layout for a whole
+     * training call (fl_seed_small.h): the workspace size (-1: not for these sizes; n_weights
+     * receives the values of the kept weights, which start the workspace, and of their
+     * gradients, which end it), laying W and b out or back, forward, backward. */
+    long long (*seed_small_size)(int T, int I, int H, long long *n_weights);
+    void (*seed_small_weights)(real *ws, real *w, real *b, int T, int I, int H, int load);
+    fl_status (*seed_small_forward)(real *ws, const real *x, int T, int Tw, int I, int H,
+                                    real *hidden, real *cell, real *gates);
+    fl_status (*seed_small_backward)(real *ws, const real *x, const real *dy, int T, int Tw,
+                                     int I, int H);
 } FL_FN(fl_kernels);
 
 /* The kernel table of an ISA path, NULL if this build or this CPU lacks it (for the library's

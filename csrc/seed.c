@@ -9,18 +9,23 @@
  * sum_t |y_t - target_t|^2 / 2, every gradient clipped to [-clip, clip], plain SGD.
  */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "fastlstm.h"
 
 #define real float
 #define FL_FN(name) name##_f32
+#define FL_REAL_IS_DOUBLE 0
 #include "seed_impl.h"
 #undef real
 #undef FL_FN
+#undef FL_REAL_IS_DOUBLE
 
 #define real double
 #define FL_FN(name) name##_f64
+#define FL_REAL_IS_DOUBLE 1
 #include "seed_impl.h"
 #undef real
 #undef FL_FN
+#undef FL_REAL_IS_DOUBLE

@@ -53,6 +53,9 @@ fl_status FL_FN(fl_seed_pack)(int isa, real *packed, const real *w, int I, int H
     return FL_FN(fl_pack_weights)(isa, packed, &wt, I, H);
 }
 
+static long long FL_FN(seed_small_size)(int isa, int T, int I, int H, int O,
+                                        long long *n_weights);
+
 long long FL_FN(fl_seed_workspace_size)(int isa, int T, int I, int H, int O)
 {
     const long long G = 4LL * H, K = (long long)H + I;
@@ -61,20 +64,62 @@ long long FL_FN(fl_seed_workspace_size)(int isa, int T, int I, int H, int O)
     if (scratch < 0) return -1;
     /* err (T, O), dy (T, H), d_gates (T, G), dW (G, K), db (G), dWy (O, H), dby (O), the
      * sequence backward's scratch: the order of the views in fl_seed_backward; or, if larger,
-     * what fl_seed_step needs (fl_seed_train takes it for small models). */
+     * what fl_seed_train needs for a small model (seed_small_size). */
     const long long general = (long long)T * O + (long long)T * H + (long long)T * G + G * K +
                               G + (long long)O * H + O + scratch;
-    const long long step = FL_FN(fl_seed_step_size)(isa, T, I, H, O);
+    const long long step = FL_FN(seed_small_size)(isa, T, I, H, O, NULL);
     return step > general ? step : general;
 }
 
-/* 1 when no value is NaN or inf: v - v is 0 for finite v and NaN otherwise. A flag, not a
- * floating-point sum, so the loop vectorises (no order of additions to keep). */
+/* 1 when no value is NaN or inf: v * 0 is 0 for finite v and NaN otherwise, and a sum of
+ * zeros is 0 in any order, so eight independent sums (16-byte vectors of the baseline) may
+ * take the values in any order: the check runs at the machine's throughput. */
 static int FL_FN(all_finite)(const real *v, long long n)
 {
-    int ok = 1;
-    for (long long k = 0; k < n; k++) ok &= v[k] - v[k] == 0;
-    return ok;
+    typedef real v16 __attribute__((vector_size(16)));
+    const int L = (int)(16 / sizeof(real));
+    v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    long long k = 0;
+    for (; k + 4 * L <= n; k += 4 * L) {
+        v16 x0, x1, x2, x3;
+        memcpy(&x0, v + k, 16);
+        memcpy(&x1, v + k + L, 16);
+        memcpy(&x2, v + k + 2 * L, 16);
+        memcpy(&x3, v + k + 3 * L, 16);
+        a0 += x0 * 0;
+        a1 += x1 * 0;
+        a2 += x2 * 0;
+        a3 += x3 * 0;
+    }
+    real acc = 0;
+    for (; k < n; k++) acc += v[k] * 0;
+    const v16 a = (a0 + a1) + (a2 + a3);
+    for (int j = 0; j < L; j++) acc += a[j];
+    return acc == 0;
+}
+
+/* 1 when no value is NaN (infinities allowed): x != x only for NaN; masks OR-ed, 16 bytes at
+ * a time. */
+static int FL_FN(no_nan)(const real *v, long long n)
+{
+    typedef real v16 __attribute__((vector_size(16)));
+#if FL_REAL_IS_DOUBLE
+    typedef long long m16 __attribute__((vector_size(16)));
+#else
+    typedef int m16 __attribute__((vector_size(16)));
+#endif
+    const int L = (int)(16 / sizeof(real));
+    m16 bad = {0};
+    long long k = 0;
+    for (; k + L <= n; k += L) {
+        v16 x;
+        memcpy(&x, v + k, 16);
+        bad |= x != x;
+    }
+    int any = 0;
+    for (int j = 0; j < L; j++) any |= bad[j] != 0;
+    for (; k < n; k++) any |= v[k] != v[k];
+    return !any;
 }
 
 /* The seed's head and loss on hidden (T, H): err (T, O) = Wy h_t + by - target_t, the loss
@@ -86,8 +131,17 @@ static fl_status FL_FN(seed_head)(const real *wy, const real *by, const real *hi
                                   const real *targets, int T, int H, int O, real *err,
                                   real *dwy, real *dby, real *dy, double *total_out)
 {
-    for (int t = 0; t < T; t++) memcpy(err + (long long)t * O, by, sizeof(real) * (size_t)O);
-    FL_FN(fl_gemm_naive)(0, 1, T, O, H, 1, hidden, H, wy, H, 1, err, O);
+    /* The products as fl_gemm_naive forms them (each sum over its inner index in order, from
+     * the bias or from 0), written out for the head's small shapes. */
+    for (int t = 0; t < T; t++) {
+        const real *ht = hidden + (long long)t * H;
+        for (int k = 0; k < O; k++) {
+            const real *wk = wy + (long long)k * H;
+            real acc = by[k];
+            for (int p = 0; p < H; p++) acc += ht[p] * wk[p];
+            err[(long long)t * O + k] = acc;
+        }
+    }
     double total = 0;
     for (int t = T - 1; t >= 0; t--) {
         double step = 0;
@@ -99,35 +153,70 @@ static fl_status FL_FN(seed_head)(const real *wy, const real *by, const real *hi
         total += step / 2;
     }
     if (!isfinite(total)) return FL_ERR_NONFINITE;
-    FL_FN(fl_gemm_naive)(1, 0, O, H, T, 1, err, O, hidden, H, 0, dwy, H);
+    /* dWy (O, H) = E^T H, dby = sum_t E, dY (T, H) = E Wy */
+    for (long long k = 0; k < (long long)O * H; k++) dwy[k] = 0;
     for (int k = 0; k < O; k++) dby[k] = 0;
-    for (int t = 0; t < T; t++)
-        for (int k = 0; k < O; k++) dby[k] += err[(long long)t * O + k];
-    FL_FN(fl_gemm_naive)(0, 0, T, H, O, 1, err, O, wy, H, 0, dy, H);
+    for (int t = 0; t < T; t++) {
+        const real *ht = hidden + (long long)t * H, *et = err + (long long)t * O;
+        for (int k = 0; k < O; k++) {
+            real *dk = dwy + (long long)k * H;
+            for (int p = 0; p < H; p++) dk[p] += et[k] * ht[p];
+            dby[k] += et[k];
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        const real *et = err + (long long)t * O;
+        real *dt = dy + (long long)t * H;
+        for (int p = 0; p < H; p++) dt[p] = 0;
+        for (int k = 0; k < O; k++)
+            for (int p = 0; p < H; p++) dt[p] += et[k] * wy[(long long)k * H + p];
+    }
     *total_out = total;
     return FL_OK;
 }
 
-/* The seed's update from the gradients dW (G, K), db (G), dWy (O, H), dby (O), one contiguous
- * run at grads: clip first (an infinite gradient clips to +-clip, as in the seed), then check
- * (a NaN, or an inf left by clip = none, stops before any weight changes), then SGD. */
-static fl_status FL_FN(seed_apply)(real *w, real *b, real *wy, real *by, real *grads, int G,
-                                   int K, int H, int O, real lr, real clip)
+/* The seed's update from the gradients of w (n_w values), b (n_b), wy (O, H), by (O), one
+ * contiguous run at grads in that order: every gradient clipped to [-clip, clip] (an infinite
+ * one to +-clip, as in the seed), and if any is NaN after that (or non-finite, with clip = none)
+ * nothing changes; else SGD. Elementwise, so the same for W in its natural layout and for the
+ * small-model recurrence's own. */
+static fl_status FL_FN(seed_apply)(real *w, long long n_w, real *b, long long n_b, real *wy,
+                                   real *by, real *grads, int H, int O, real lr, real clip)
 {
-    const long long n_grads = (long long)G * K + G + (long long)O * H + O;
-    const real *dw = grads, *db = dw + (long long)G * K, *dwy = db + G;
-    const real *dby = dwy + (long long)O * H;
-    if (clip > 0)
-        for (long long k = 0; k < n_grads; k++) {
-            const real g = grads[k];
-            grads[k] = g < -clip ? -clip : (g > clip ? clip : g); /* NaN stays NaN, as np.clip */
-        }
-    if (!FL_FN(all_finite)(grads, n_grads)) return FL_ERR_NONFINITE;
-    for (long long k = 0; k < (long long)G * K; k++) w[k] -= lr * dw[k];
-    for (int k = 0; k < G; k++) b[k] -= lr * db[k];
-    for (long long k = 0; k < (long long)O * H; k++) wy[k] -= lr * dwy[k];
-    for (int k = 0; k < O; k++) by[k] -= lr * dby[k];
+    const long long n_grads = n_w + n_b + (long long)O * H + O;
+    real *dw = grads, *db = dw + n_w, *dwy = db + n_b, *dby = dwy + (long long)O * H;
+    /* Clipping turns every infinity into +-clip and keeps NaN: so with clip > 0 only a NaN
+     * stops, without it any non-finite value. Then one pass clips and updates. */
+    if (!(clip > 0 ? FL_FN(no_nan)(grads, n_grads) : FL_FN(all_finite)(grads, n_grads)))
+        return FL_ERR_NONFINITE;
+    real *p[4] = {w, b, wy, by};
+    real *g[4] = {dw, db, dwy, dby};
+    const long long n[4] = {n_w, n_b, (long long)O * H, O};
+    for (int j = 0; j < 4; j++) {
+        real *pj = p[j];
+        const real *gj = g[j];
+        if (clip > 0)
+            for (long long k = 0; k < n[j]; k++) {
+                const real x = gj[k];
+                pj[k] -= lr * (x < -clip ? -clip : (x > clip ? clip : x));
+            }
+        else
+            for (long long k = 0; k < n[j]; k++) pj[k] -= lr * gj[k];
+    }
     return FL_OK;
+}
+
+/* Workspace of fl_seed_train's small-model path for sequences of up to T steps: the
+ * recurrence's (its kept weights first, their gradients last), then dWy (O, H) and dby (O)
+ * (so the gradients are one run), err (T, O), dy (T, H). -1 where it does not apply. */
+static long long FL_FN(seed_small_size)(int isa, int T, int I, int H, int O,
+                                        long long *n_weights)
+{
+    const FL_FN(fl_kernels) *k = FL_FN(fl_kernels_of)(isa);
+    if (!k || O < 1) return -1;
+    const long long small = k->seed_small_size(T, I, H, n_weights);
+    if (small < 0) return -1;
+    return small + (long long)O * H + O + (long long)T * O + (long long)T * H;
 }
 
 fl_status FL_FN(fl_seed_backward)(const fl_exec *run, real *w, real *b, real *wy, real *by,
@@ -173,49 +262,7 @@ fl_status FL_FN(fl_seed_backward)(const fl_exec *run, real *w, real *b, real *wy
     fl_status st = FL_FN(fl_seq_backward)(&ex, &d, &c, &wt, &f, &bw);
     if (st != FL_OK) return st;
     /* dW, db, dWy, dby are one contiguous run of the workspace. */
-    st = FL_FN(seed_apply)(w, b, wy, by, dw, G, K, H, O, lr, clip);
-    if (st != FL_OK) return st;
-    *loss = total / T;
-    return FL_OK;
-}
-
-long long FL_FN(fl_seed_step_size)(int isa, int T, int I, int H, int O)
-{
-    const FL_FN(fl_kernels) *k = FL_FN(fl_kernels_of)(isa);
-    if (!k || O < 1) return -1;
-    const long long small = k->seed_small_size(T, I, H);
-    if (small < 0) return -1;
-    const long long G = 4LL * H, K = (long long)H + I;
-    /* the recurrence's, err (T, O), dy (T, H), dW (G, K), db (G), dWy (O, H), dby (O) */
-    return small + (long long)T * O + (long long)T * H + G * K + G + (long long)O * H + O;
-}
-
-fl_status FL_FN(fl_seed_step)(int isa, real *w, real *b, real *wy, real *by, double *loss,
-                              real *workspace, real *hidden, real *cell, real *gates,
-                              const real *x, const real *targets, int T, int I, int H, int O,
-                              real lr, real clip)
-{
-    const FL_FN(fl_kernels) *k = FL_FN(fl_kernels_of)(isa);
-    if (!k) return FL_ERR_ISA;
-    const long long small = k->seed_small_size(T, I, H);
-    if (small < 0 || O < 1 || !w || !b || !wy || !by || !loss || !workspace || !hidden || !x ||
-        !targets)
-        return FL_ERR_ARG;
-    const int G = 4 * H, K = H + I;
-    real *err = workspace + small;                 /* (T, O) */
-    real *dy = err + (long long)T * O;             /* (T, H) */
-    real *dw = dy + (long long)T * H;              /* (G, K), then db, dWy, dby */
-    real *db = dw + (long long)G * K;
-    real *dwy = db + G;
-    real *dby = dwy + (long long)O * H;
-    fl_status st = k->seed_small_forward(workspace, w, b, x, T, I, H, hidden, cell, gates);
-    if (st != FL_OK) return st;
-    double total = 0;
-    if (FL_FN(seed_head)(wy, by, hidden, targets, T, H, O, err, dwy, dby, dy, &total) != FL_OK)
-        return FL_ERR_NONFINITE;
-    st = k->seed_small_backward(workspace, x, dy, T, I, H, dw, db);
-    if (st != FL_OK) return st;
-    st = FL_FN(seed_apply)(w, b, wy, by, dw, G, K, H, O, lr, clip);
+    st = FL_FN(seed_apply)(w, (long long)G * K, b, G, wy, by, dw, H, O, lr, clip);
     if (st != FL_OK) return st;
     *loss = total / T;
     return FL_OK;
@@ -235,42 +282,58 @@ fl_status FL_FN(fl_seed_train)(int isa, real *w, real *b, real *wy, real *by, do
     int t_max = 0;
     for (int s = 0; s < n_seq; s++)
         if (offsets[s + 1] - offsets[s] > t_max) t_max = (int)(offsets[s + 1] - offsets[s]);
-    /* the caller's workspace is fl_seed_workspace_size(.., t_max, ..): enough for the step */
-    const int small = FL_FN(fl_seed_step_size)(isa, t_max, I, H, O) > 0;
+    /* The caller's workspace is fl_seed_workspace_size(.., t_max, ..): enough for the small
+     * model's path, which keeps W and b in its own layout for the whole call. */
+    const FL_FN(fl_kernels) *kt = FL_FN(fl_kernels_of)(isa);
+    long long n_kept = 0;
+    const long long small = FL_FN(seed_small_size)(isa, t_max, I, H, O, &n_kept);
+    const long long rec = small > 0 ? kt->seed_small_size(t_max, I, H, NULL) : 0;
+    real *kept = workspace, *grads = workspace + rec - n_kept; /* then dWy, dby */
+    real *dwy = workspace + rec, *dby = dwy + (long long)O * H;
+    real *err = dby + O, *dy = err + (long long)t_max * O;
     const fl_exec one = {isa, 1, FL_SPLIT_AUTO, NULL};
-    for (int e = 0; e < epochs; e++) {
+    if (small > 0) kt->seed_small_weights(workspace, w, b, t_max, I, H, 1);
+    fl_status st = FL_OK;
+    for (int e = 0; e < epochs && st == FL_OK; e++) {
         double total = 0;
         for (int s = 0; s < n_seq; s++) {
             const long long start = offsets[s];
             const int T = (int)(offsets[s + 1] - start);
-            const real *x = x_all + start * I;
+            const real *x = x_all + start * I, *targets = y_all + start * O;
             double loss = 0;
-            fl_status st;
-            if (small) { /* one pass, no products (fl_seed_small.h) */
-                /* the last sequence's forward stays readable (its cell and gates too) */
+            if (small > 0) {
+                /* no products (fl_seed_small.h); the last sequence's forward stays readable
+                 * (its cell and gates too), as after the general path */
                 const int last = e == epochs - 1 && s == n_seq - 1;
-                st = FL_FN(fl_seed_step)(isa, w, b, wy, by, &loss, workspace, hidden,
-                                         last ? cell : NULL, last ? gates : NULL, x,
-                                         y_all + start * O, T, I, H, O, lr, clip);
-                if (st != FL_OK) return st;
-                total += loss;
-                *done_seqs = s + 1;
-                continue;
+                st = kt->seed_small_forward(workspace, x, T, t_max, I, H, hidden,
+                                            last ? cell : NULL, last ? gates : NULL);
+                double sum = 0;
+                if (st == FL_OK)
+                    st = FL_FN(seed_head)(wy, by, hidden, targets, T, H, O, err, dwy, dby, dy,
+                                          &sum);
+                if (st == FL_OK) st = kt->seed_small_backward(workspace, x, dy, T, t_max, I, H);
+                if (st == FL_OK)
+                    st = FL_FN(seed_apply)(kept, n_kept, NULL, 0, wy, by, grads, H, O, lr, clip);
+                loss = sum / T;
+            } else {
+                /* No outputs here: backward computes them with the head it is about to update. */
+                st = FL_FN(fl_seed_forward)(&one, hidden, cell, gates, NULL, packed, x, w, b, wy,
+                                            by, T, I, H, O);
+                if (st == FL_OK)
+                    st = FL_FN(fl_seed_backward)(&one, w, b, wy, by, &loss, workspace, packed,
+                                                 targets, x, hidden, cell, gates, T, I, H, O, lr,
+                                                 clip);
             }
-            /* No outputs here: backward computes them with the head it is about to update. */
-            st = FL_FN(fl_seed_forward)(&one, hidden, cell, gates, NULL, packed, x, w, b, wy, by,
-                                        T, I, H, O);
-            if (st == FL_OK)
-                st = FL_FN(fl_seed_backward)(&one, w, b, wy, by, &loss, workspace, packed,
-                                             y_all + start * O, x, hidden, cell, gates, T, I, H,
-                                             O, lr, clip);
-            if (st != FL_OK) return st;
+            if (st != FL_OK) break;
             total += loss;
             *done_seqs = s + 1;
         }
+        if (st != FL_OK) break;
         epoch_loss[e] = total / n_seq;
         *done_epochs = e + 1;
         *done_seqs = 0;
     }
-    return FL_OK;
+    /* the kept weights back into W and b: the last finite ones, whatever stopped the loop */
+    if (small > 0) kt->seed_small_weights(workspace, w, b, t_max, I, H, 0);
+    return st;
 }
