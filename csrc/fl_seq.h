@@ -96,14 +96,22 @@ static fl_status k_pack_weights(real *packed, const FL_FN(fl_weights) *w, int I,
     const int G = 4 * H, nub = (int)panels_of(H, FL_VL);
     const packed_layout l = packed_layout_of(I, H);
     pack_panels(packed + l.wx, w->w_ih, w->ld_ih, I, G, 1, FL_NR, 0, (int)panels_of(G, FL_NR));
-    real *uf = packed + l.uf;
-    for (int ub = 0; ub < nub; ub++)
-        for (int k = 0; k < H; k++)
-            for (int q = 0; q < 4; q++)
-                for (int j = 0; j < FL_VL; j++) {
-                    const int unit = ub * FL_VL + j;
-                    *uf++ = unit < H ? w->w_hh[(long long)(q * H + unit) * w->ld_hh + k] : 0;
+    /* Uf block ub: [k][q][j] = W_hh[q H + ub VL + j][k]. Rows of W_hh are read in order and
+     * written into the block (H * 4 * VL values, in L1), not gathered a column at a time. */
+    for (int ub = 0; ub < nub; ub++) {
+        real *blk = packed + l.uf + (long long)ub * H * 4 * FL_VL;
+        for (int q = 0; q < 4; q++)
+            for (int j = 0; j < FL_VL; j++) {
+                const int unit = ub * FL_VL + j;
+                real *dst = blk + q * FL_VL + j;
+                if (unit < H) {
+                    const real *row = w->w_hh + (long long)(q * H + unit) * w->ld_hh;
+                    for (int k = 0; k < H; k++) dst[(long long)k * 4 * FL_VL] = row[k];
+                } else {
+                    for (int k = 0; k < H; k++) dst[(long long)k * 4 * FL_VL] = 0;
                 }
+            }
+    }
     pack_panels(packed + l.ub, w->w_hh, w->ld_hh, G, H, 0, FL_NR, 0, (int)panels_of(H, FL_NR));
     if (dx_on_panels(I)) {
         pack_panels(packed + l.wd, w->w_ih, w->ld_ih, G, I, 0, FL_NR, 0, (int)panels_of(I, FL_NR));

@@ -143,6 +143,7 @@ class LSTM:
         for key in ("_flat", "_W", "_b", "_Wy", "_by"):
             del state[key]
         state.pop("_governor", None)
+        state.pop("_scratch_bufs", None)
         return state
 
     def __setstate__(self, state):
@@ -163,12 +164,24 @@ class LSTM:
     # -- forward / backward -------------------------------------------------------------------
 
     def _buffers(self, T):
-        """What a forward of T steps keeps, hidden, cell (T, H) and gates (T, G), and the
-        packed-weights scratch of the sequence kernel."""
+        """What a forward of T steps keeps, hidden, cell (T, H) and gates (T, G) (new arrays:
+        the states and gates the class exposes are views of them), and the packed-weights
+        scratch of the sequence kernel (kept between calls)."""
         H = self.hidden_size
         return (np.empty((T, H), self.dtype), np.empty((T, H), self.dtype),
                 np.empty((T, 4 * H), self.dtype),
-                np.empty(_core.packed_size(self.dtype.name, self.input_size, H), self.dtype))
+                self._scratch("packed", _core.packed_size(self.dtype.name, self.input_size, H)))
+
+    def _scratch(self, name, n):
+        """A scratch buffer of at least n values kept between calls: at H = 128 a call's packed
+        weights and workspace are 2 MB, and fresh pages of that size cost a page fault each,
+        every call (more than the kernels at T = 1). Not pickled, not shared between
+        threads' calls on one model (which the shared weights rule out anyway)."""
+        cache = self.__dict__.setdefault("_scratch_bufs", {})
+        buf = cache.get(name)
+        if buf is None or buf.size < n:
+            buf = cache[name] = np.empty(n, self.dtype)
+        return buf
 
     # A team pays from about this many weights (the units split meets at a barrier each step).
     _TEAM_MIN_WEIGHTS = 1 << 14
@@ -257,10 +270,10 @@ class LSTM:
             raise ValueError(f"targets: expected {T} time steps (the length of the last forward's "
                              f"inputs), shape ({T}, {self.output_size}), got "
                              f"{shape_str(y.shape)}")
-        work = np.empty(_core.seed_workspace_size(self.dtype.name, T, self.input_size,
-                                                  self.hidden_size, self.output_size), self.dtype)
-        packed = np.empty(_core.packed_size(self.dtype.name, self.input_size, self.hidden_size),
-                          self.dtype)
+        work = self._scratch("work", _core.seed_workspace_size(
+            self.dtype.name, T, self.input_size, self.hidden_size, self.output_size))
+        packed = self._scratch("packed", _core.packed_size(self.dtype.name, self.input_size,
+                                                           self.hidden_size))
         f = self._flat
         gov, key, threads = self._threads("backward", T)
         loss, *stats = _core.seed_backward(f["W"], f["b"], f["Wy"], f["by"], work, packed,
@@ -359,7 +372,7 @@ class LSTM:
         I, H, O = self.input_size, self.hidden_size, self.output_size
         t_max = int(np.max(np.diff(offsets)))
         hidden, cell, gates, w_t = self._buffers(t_max)
-        work = np.empty(_core.seed_workspace_size(self.dtype.name, t_max, I, H, O), self.dtype)
+        work = self._scratch("work", _core.seed_workspace_size(self.dtype.name, t_max, I, H, O))
         f = self._flat
         losses = []
         epoch = 0
