@@ -78,7 +78,6 @@ def test_trace_of_a_saved_model(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["trace", "--model", "missing.npz", "--input", "x.npy"], "missing.npz"),
-    (["trace", "--input", "x.npy"], "--input needs --model"),
     (["forecast", "missing.csv"], "missing.csv: cannot read"),
     (["forecast", "--column", "y"], "--column needs a CSV file"),
 ])
@@ -90,10 +89,51 @@ def test_bad_files_and_options_give_a_one_line_error(tmp_path, args, message):
 
 
 @pytest.mark.parametrize("args", [["forecast", "--horizon", "0"], ["forecast", "--epochs", "x"],
-                                  ["trace", "--bogus"], ["nonsense"]])
+                                  ["trace", "--bogus"], ["nonsense"],
+                                  ["trace", "--input", "x.npy"], ["trace", "--model", "m.npz"]])
 def test_bad_arguments_exit_2(args):
     proc = run(*args)
     assert proc.returncode == 2 and "error:" in proc.stderr
+
+
+@pytest.mark.parametrize("args, bound", [
+    (["forecast", "--lookback", "-5"], ">= 1, got -5"), (["forecast", "--lookback", "0"],
+                                                         ">= 1, got 0"),
+    (["forecast", "--epochs", "-1"], ">= 1, got -1"), (["forecast", "--test-size", "0"], ">= 1"),
+    (["forecast", "--season", "-2"], ">= 1, got -2"), (["forecast", "--horizon", "-3"], ">= 1"),
+    (["forecast", "--seed", "-1"], ">= 0, got -1"), (["demo", "--epochs", "-1"], ">= 0"),
+    (["demo", "--pattern-length", "-5"], "at least 2 points, got -5"),
+    (["demo", "--pattern-length", "1"], "at least 2 points, got 1"),
+    (["bench", "--threads", "0"], ">= 1, got 0"), (["bench", "--threads", "-4"], ">= 1"),
+])
+def test_bounds_are_named_as_they_are(args, bound):
+    proc = run(*args)
+    assert proc.returncode == 2 and bound in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("command", [["forecast"], ["demo"], ["trace"]])
+def test_out_naming_a_file_is_refused_before_any_work(tmp_path, command):
+    (tmp_path / "taken").write_text("not a folder")
+    proc = run(*command, "--out", "taken", cwd=tmp_path)
+    assert proc.returncode == 2 and "exists and is not a folder" in proc.stderr
+    assert proc.stdout == ""  # nothing ran
+
+
+def test_trace_reads_csv_with_and_without_a_header(tmp_path):
+    from fastlstm.cli import _read_sequence
+
+    rows = np.arange(12.0).reshape(4, 3)
+    (tmp_path / "plain.csv").write_text("\n".join(",".join(map(str, r)) for r in rows))
+    (tmp_path / "named.csv").write_text("a,b,c\n" + "\n".join(",".join(map(str, r))
+                                                                for r in rows))
+    for name in ("plain.csv", "named.csv"):
+        np.testing.assert_array_equal(_read_sequence(str(tmp_path / name)), rows)
+
+
+def test_forecast_refuses_a_csv_without_a_header(tmp_path):
+    (tmp_path / "s.csv").write_text("\n".join(str(v) for v in range(60)))
+    proc = run("forecast", "s.csv", "--no-plot", cwd=tmp_path)
+    assert proc.returncode == 1 and "needs a header row" in proc.stderr
 
 
 def test_forecast_default_series_beats_the_baselines_and_writes_files(tmp_path):

@@ -1,6 +1,8 @@
 """fastlstm.save / fastlstm.load: exact round trips without pickle, and clear refusals."""
 
 import json
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -145,3 +147,24 @@ def test_file_is_a_plain_zip_of_npy_with_json_config(tmp_path):
         config = json.loads(str(data["__config__"]))
         assert int(data["__fastlstm_format__"]) == io.FORMAT_VERSION
     assert config["hidden_size"] == 5 and config["bidirectional"] is True
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and the umask are POSIX")
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_save_gives_the_file_the_mode_the_umask_says(tmp_path, mask):
+    previous = os.umask(mask)
+    try:
+        fastlstm.save(fastlstm.LSTMLayer(2, 3, seed=0), tmp_path / "m.npz")
+        with open(tmp_path / "plain", "wb"):
+            pass
+    finally:
+        os.umask(previous)
+    mode = stat.S_IMODE(os.stat(tmp_path / "m.npz").st_mode)
+    assert mode == 0o666 & ~mask == stat.S_IMODE(os.stat(tmp_path / "plain").st_mode)
+
+
+def test_dir_lists_the_lazy_names():
+    names = dir(fastlstm)
+    for name in ("LSTMRegressor", "save", "load", "to_onnx", "from_onnx", "LSTM", "trace"):
+        assert name in names, name
+    assert set(fastlstm.__all__) <= set(names)

@@ -117,3 +117,21 @@ def test_grid_tables_equal_tabulate(rows, headers):
     tabulate = pytest.importorskip("tabulate")
     assert _tables.grid(rows, headers) == tabulate.tabulate(rows, headers=headers,
                                                             tablefmt="grid")
+
+
+def test_plot_of_one_unit_has_whole_number_ticks_and_the_values_in_its_cells(tmp_path,
+                                                                             monkeypatch):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))
+    layer = fastlstm.LSTMLayer(1, 1, dtype=np.float64, seed=0)
+    result = fastlstm.trace(layer, np.array([[1.0], [2.0], [3.0]]))
+    result.plot(tmp_path / "trace.png")
+    heatmap = figures[0].axes[0]
+    assert list(heatmap.get_yticks()) == [0]
+    assert list(heatmap.get_xticks()) == [1, 2, 3]
+    assert [t.get_text() for t in heatmap.texts] == [f"{v:.2f}" for v in result.forget[:, 0]]

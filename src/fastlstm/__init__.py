@@ -46,3 +46,8 @@ def __getattr__(name):
         from . import onnx_io
         return getattr(onnx_io, name)
     raise AttributeError(f"module 'fastlstm' has no attribute {name!r}")
+
+
+def __dir__():
+    # the lazy names (LSTMRegressor, save, load, to_onnx, from_onnx) too, for dir() and help()
+    return sorted(set(globals()) | set(__all__))

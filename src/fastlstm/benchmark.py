@@ -122,7 +122,6 @@ def _onnxruntime_runner(work, training, threads):
     s = work.shape
     layer = LSTMLayer(s.I, s.H, dtype=np.float32)
     layer.load_state_dict(work.state_dict)
-    opts.log_severity_level = 3  # the optional h0/c0 inputs draw a warning by design
     sess = ort.InferenceSession(to_onnx(layer).SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
     feed = {"x": work.x}

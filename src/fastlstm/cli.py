@@ -7,28 +7,32 @@ import os
 import sys
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
+def _whole_number(minimum, what=None):
+    """An argparse type: a whole number >= minimum, the one bound its message names."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(what.format(value) if what else
+                                             f"expected a number >= {minimum}, got {value}")
+        return value
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
 
 
-def _at_least_one(text):
-    value = _positive_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
+_positive_int = _whole_number(0)   # 0 allowed (seeds, epochs of the demo, compare-epochs)
+_at_least_one = _whole_number(1)
+_pattern_length = _whole_number(2, "the pattern needs at least 2 points, got {}")
 
 
-def _pattern_length(text):
-    value = _positive_int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"the pattern needs at least 2 points, got {value}")
-    return value
+def _check_out(parser, args):
+    """--out names a folder to write into: refuse a path that exists and is not a folder
+    before any work starts (argument errors exit 2)."""
+    out = getattr(args, "out", None)
+    if out is not None and os.path.exists(out) and not os.path.isdir(out):
+        parser.error(f"argument --out: {out!r} exists and is not a folder")
 
 
 def build_parser():
@@ -98,9 +102,10 @@ def build_parser():
                     "fastlstm.save: an LSTM, LSTMLayer or LSTMRegressor) and --input "
                     "FILE (.npy or .csv, one row per step): the model's trace. Writes "
                     "trace.png into --out.")
-    tr.add_argument("--model", help="a model saved with fastlstm.save")
+    tr.add_argument("--model", help="a model saved with fastlstm.save (with --input)")
     tr.add_argument("--input", help="the sequence: .npy (T, I) or (T,), or .csv with one row "
-                                    "per step and a header")
+                                    "per step (a first row that is not all numbers is taken "
+                                    "as the header)")
     tr.add_argument("--out", default="fastlstm-trace",
                     help="folder for trace.png (default ./fastlstm-trace)")
     tr.add_argument("--no-plot", action="store_true", help="do not write trace.png")
@@ -120,6 +125,10 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
+    _check_out(parser, args)
+    if args.command == "trace" and (args.model is None) != (args.input is None):
+        parser.error("trace: --model and --input go together (a saved model and the "
+                     "sequence to trace), or neither (notebook 004's example)")
     try:
         if args.command == "demo":
             from .demo import run_demo
@@ -181,6 +190,8 @@ def _forecast(args):
 
 
 def _read_sequence(path):
+    """A (T, I) or (T,) sequence from .npy, or from a CSV of numbers with or without a header
+    row (a first row that is not all numbers is the header)."""
     import numpy as np
 
     if path.endswith(".npy"):
@@ -188,12 +199,21 @@ def _read_sequence(path):
             x = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as exc:
             raise ValueError(f"{path}: not a readable .npy array ({exc})") from None
-    else:
-        try:
-            x = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-        except (ValueError, OSError) as exc:
-            raise ValueError(f"{path}: expected a CSV of numbers with a header row ({exc})") \
-                from None
+        return x
+    with open(path, encoding="utf-8-sig") as f:
+        first = f.readline()
+    try:
+        [float(cell) for cell in first.split(",")]
+        header = 0
+    except ValueError:
+        header = 1
+    try:
+        x = np.loadtxt(path, delimiter=",", skiprows=header, ndmin=2)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{path}: expected a CSV of numbers (with or without a header row) "
+                         f"({exc})") from None
+    if x.size == 0:
+        raise ValueError(f"{path}: no rows of numbers")
     return x
 
 
@@ -203,8 +223,6 @@ def _trace(args):
     from .tracing import trace
 
     if args.model is None:
-        if args.input is not None:
-            raise ValueError("--input needs --model")
         from .layer import LSTMLayer
         from .reference import lstm_process
 
@@ -233,8 +251,6 @@ def _trace(args):
         print(f"(the NumPy reference of the notebook gives {4 * ref_last:.4f})")
         title = "Notebook 004: scalar LSTM over [1, 2, 3]"
     else:
-        if args.input is None:
-            raise ValueError("--model needs --input (a .npy or .csv sequence)")
         from .io import load
         from .layer import LSTMLayer
         from .lstm import LSTM

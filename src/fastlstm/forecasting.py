@@ -38,6 +38,9 @@ def read_series(path, column=None):
     if len(rows) < 2:
         raise ValueError(f"{path}: expected a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
+    if all(_is_number(h) for h in header):
+        raise ValueError(f"{path}: the first row {rows[0]} is all numbers; the file needs a "
+                         "header row naming its columns (its first row would be lost)")
     if column is None:
         index = len(header) - 1
     elif column in header:
@@ -54,6 +57,14 @@ def read_series(path, column=None):
                              "not a number") from None
     labels = [r[0] for r in rows[1:]] if index != 0 else [str(i) for i in range(len(values))]
     return labels, np.array(values), header[index]
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass

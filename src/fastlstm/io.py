@@ -40,6 +40,8 @@ def save(obj, path):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastlstm-", suffix=".npz.tmp", dir=folder)
     try:
+        # mkstemp makes the file 0600; give it the mode open() would have: 0666 less the umask
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
             f.flush()
@@ -49,6 +51,13 @@ def save(obj, path):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask():
+    """The process's umask (read by setting it and putting it back: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load(path):

@@ -40,14 +40,16 @@ def _blocks(a, order, H):
 
 # --- export ------------------------------------------------------------------------------------
 
-def to_onnx(obj, path=None):
+def to_onnx(obj, path=None, *, state_inputs=False):
     """An ONNX model computing ``obj``: an ``LSTMLayer`` (outputs ``y``, ``h_n``, ``c_n`` as
     ``layer.forward(x)`` returns them) or a fitted ``LSTMRegressor`` (output ``y``, as
     ``predict``, standardization included).
 
-    The first graph input is the sequence batch ``x`` (dynamic batch and sequence length); an
-    ``LSTMLayer``'s graph also takes ``h0`` and ``c0`` ``(L*D, B, H)``, which are optional (zeros
-    when not fed). Written to ``path`` when given.
+    The graph input is the sequence batch ``x`` (dynamic batch and sequence length), and the
+    initial states are zeros. With ``state_inputs=True`` an ``LSTMLayer``'s graph also takes
+    ``h0`` and ``c0`` ``(L*D, B, H)`` as required inputs (``layer.forward(x, (h0, c0))``).
+    (Optional inputs with zero defaults would be initializers that are also graph inputs,
+    which ONNX Runtime warns about in every session.) Written to ``path`` when given.
 
     Returns
     -------
@@ -57,7 +59,7 @@ def to_onnx(obj, path=None):
     from .layer import LSTMLayer
 
     if isinstance(obj, LSTMLayer):
-        model = _export_layer(onnx, obj)
+        model = _export_layer(onnx, obj, bool(state_inputs))
     elif type(obj).__name__ == "LSTMRegressor" and hasattr(obj, "lstm_"):
         model = _export_regressor(onnx, obj)
     elif type(obj).__name__ == "LSTMRegressor":
@@ -146,8 +148,8 @@ def _lstm_stack(g, layer, x, h_all, c_all):
     return inp, hs, cs
 
 
-def _state_inputs(g, layer, x):
-    """Graph inputs h0, c0 (L*D, B, H) with zero defaults, broadcast to the batch of x."""
+def _zero_states(g, layer, x):
+    """Initial states h0, c0 (L*D, B, H) of zeros (initializers), broadcast to the batch of x."""
     L = layer.num_layers * layer.num_directions
     H = layer.hidden_size
     zeros = np.zeros((L, 1, H), np.float32)
@@ -174,19 +176,22 @@ def _model(g, inputs, outputs, name, layer):
     return model
 
 
-def _export_layer(onnx, layer):
+def _export_layer(onnx, layer, state_inputs):
     g = _Graph(onnx)
     F, H = onnx.TensorProto.FLOAT, layer.hidden_size
     L, D = layer.num_layers * layer.num_directions, layer.num_directions
     seq = ["batch", "steps"] if layer.batch_first else ["steps", "batch"]
-    h_all, c_all = _state_inputs(g, layer, "x")
+    vi = g.h.make_tensor_value_info
+    inputs = [vi("x", F, seq + [layer.input_size])]
+    if state_inputs:
+        h_all, c_all = "h0", "c0"
+        inputs += [vi("h0", F, [L, "batch", H]), vi("c0", F, [L, "batch", H])]
+    else:
+        h_all, c_all = _zero_states(g, layer, "x")
     y, hs, cs = _lstm_stack(g, layer, "x", h_all, c_all)
     g.nodes.append(g.h.make_node("Identity", [y], ["y"]))
     g.nodes.append(g.h.make_node("Concat", hs, ["h_n"], axis=0))
     g.nodes.append(g.h.make_node("Concat", cs, ["c_n"], axis=0))
-    vi = g.h.make_tensor_value_info
-    inputs = [vi("x", F, seq + [layer.input_size]), vi("h0", F, [L, "batch", H]),
-              vi("c0", F, [L, "batch", H])]
     outputs = [vi("y", F, seq + [D * H]), vi("h_n", F, [L, "batch", H]),
                vi("c_n", F, [L, "batch", H])]
     return _model(g, inputs, outputs, "fastlstm_LSTMLayer", layer)
@@ -202,7 +207,7 @@ def _export_regressor(onnx, est):
         x = g.node("Unsqueeze", [x, g.const("axes", np.array([2], np.int64))], base="x3")
     x = g.node("Sub", [x, g.const("x_mean", est.x_mean_.astype(np.float32))], base="x")
     x = g.node("Div", [x, g.const("x_scale", est.x_scale_.astype(np.float32))], base="x")
-    h_all, c_all = _state_inputs(g, layer, x)
+    h_all, c_all = _zero_states(g, layer, x)
     _, hs, _ = _lstm_stack(g, layer, x, h_all, c_all)
     # the last layer's final states [forward, reverse]: (D, B, H) -> (B, D*H)
     last = g.node("Transpose", [hs[-1]], base="last", perm=[1, 0, 2])

@@ -141,8 +141,22 @@ class Trace:
             ax.set_title(name)
             ax.set_xlabel("step")
             ax.set_ylabel("unit")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            units = value.shape[1]
+            # whole-number ticks: every step and unit when there are few, else a few of them
+            if self.steps <= 20:
+                ax.set_xticks(range(1, self.steps + 1))
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if units <= 20:
+                ax.set_yticks(range(units))
+            else:
+                ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            if self.steps * units <= 40:  # a small grid: the values in the cells
+                for t in range(self.steps):
+                    for u in range(units):
+                        dark = name in ("forget", "input", "output") and value[t, u] < 0.5
+                        ax.text(t + 1, u, f"{value[t, u]:.2f}", ha="center", va="center",
+                                fontsize=7, color="white" if dark else "black")
             fig.colorbar(im, ax=ax, shrink=0.8)
         cn, hn = self.cell_norm, self.hidden_norm
         if cn.ndim == 2:
