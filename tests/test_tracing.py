@@ -1,10 +1,10 @@
-"""fastlstm.trace against the NumPy references, its tables against tabulate, its plot and frame."""
+"""fastlstm.trace against the NumPy references, its tables and plot, its frame."""
 
 import numpy as np
 import pytest
 
 import fastlstm
-from fastlstm import _tables, reference
+from fastlstm import reference
 from fastlstm._reference_layer import lstm_layer_forward
 
 
@@ -104,19 +104,6 @@ def test_bad_input(call, match):
     seed = fastlstm.LSTM(2, 3, 1, verbose=False)
     with pytest.raises((ValueError, TypeError), match=match):
         call(model, seed)
-
-
-@pytest.mark.parametrize("rows, headers", [
-    ([["Temperature", "18.20°C"], ["Wind Speed", "5.20 km/h"]], ["Feature", "Value"]),
-    ([["Forget Gate (f_t)", "[0.4 0.35]"]], ["Gate", "Values"]),
-    ([[1, "0.1234", "0.2390"], [10, "1.5000", "2001.3153"]], ["Day", "Cell", "Hidden"]),
-    ([["Mean Squared Error", "2001.3153"]], ["Metric", "Value"]),
-    ([[1, "-0.25"], [12, "3.125"]], ["a", "b"]),
-])
-def test_grid_tables_equal_tabulate(rows, headers):
-    tabulate = pytest.importorskip("tabulate")
-    assert _tables.grid(rows, headers) == tabulate.tabulate(rows, headers=headers,
-                                                            tablefmt="grid")
 
 
 def test_plot_of_one_unit_has_whole_number_ticks_and_the_values_in_its_cells(tmp_path,
