@@ -12,7 +12,7 @@ import pytest
 import fastlstm
 from fastlstm import _core
 from fastlstm import _reference_layer as ref
-from fastlstm.layer import _TeamGovernor
+from fastlstm._governor import TeamGovernor as _TeamGovernor
 from fastlstm.training import SGD
 
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from . import _core
 from ._reference_layer import param_names
+from ._governor import TeamGovernor as _TeamGovernor
 from ._validation import check_positive_int, resolve_dtype, shape_str, to_array
 
 __all__ = ["LSTMLayer"]
@@ -14,65 +15,6 @@ __all__ = ["LSTMLayer"]
 # Elements of the inference scratch (the gate preactivations of a chunk of steps): 4 Mi values,
 # 16 MiB in float32, whatever T and B.
 _INFERENCE_CHUNK_ELEMENTS = 1 << 22
-
-
-class _TeamGovernor:
-    """How many threads each kernel call of a layer may use: its full team or one thread.
-
-    Threads pay only when they get their cores. Beside another library's busy pool (numpy's
-    OpenBLAS keeps its workers spinning for a while after each call, so do onnxruntime's) the
-    second core is taken, and a team that meets at a barrier every step then waits for a
-    parked thread: measured at S2, 1.07 ms alone became 7.3 ms right after a numpy matmul. So
-    the governor times both choices for each kind of call (what it is, layer, direction, steps,
-    batch): the fastest of the last ``window`` calls with the full team and with one thread,
-    and the faster choice is used. One thread is tried when a full-team call ran ``slowdown``
-    times slower than the team's best (or every ``explore``-th call); from one thread, the full
-    team is tried every ``explore_early``-th call at first, every ``explore``-th later. The fastest of a few (not a mean) so that one call that a neighbour
-    slowed down does not flip the choice. Results do not depend on the team (the kernels split
-    outputs, never sums), only the speed does.
-    """
-
-    explore = 16       # a call in this many tries the other choice ...
-    explore_early = 4  # ... or in this many during a key's first `early_calls` on one thread
-    early_calls = 32
-    slowdown = 1.3     # a full-team call this much slower than its best tries one thread next
-    window = 4
-
-    def __init__(self):
-        # key -> [full-team walls, one-thread walls, calls, best full wall, full-team calls,
-        #         full-team calls when one thread was last tried because the team ran slow]
-        self.samples = {}
-
-    def threads(self, key):
-        """0 (the process's thread setting) or 1 for the next call of this kind."""
-        if _core.get_num_threads() <= 1:
-            return 0
-        entry = self.samples.setdefault(key, [[], [], 0, float("inf"), 0, -1])
-        full, single, calls, best_full, n_full, tried_at = entry
-        entry[2] = calls + 1
-        if not full:
-            return 0
-        if not single or min(full) <= min(single):
-            # on the full team: one thread once after a call that ran slow, or now and then
-            if full[-1] > self.slowdown * best_full and tried_at != n_full:
-                entry[5] = n_full
-                return 1
-            return 1 if calls % self.explore == self.explore - 1 else 0
-        every = self.explore_early if calls < self.early_calls else self.explore
-        return 0 if calls % every == every - 1 else 1
-
-    def report(self, key, stats):
-        team, wall = stats
-        entry = self.samples.get(key)
-        if entry is None:
-            return
-        walls = entry[0 if team > 1 else 1]
-        walls.append(wall)
-        if team > 1:
-            entry[3] = min(entry[3], wall)
-            entry[4] += 1
-        if len(walls) > self.window:
-            del walls[0]
 
 
 class LSTMLayer:

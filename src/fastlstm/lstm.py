@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _core
 from ._core import NonFiniteLossError
+from ._governor import TeamGovernor
 from ._validation import (as_sequence, check_positive_int, check_real, check_shape,
                           resolve_dtype, shape_str, to_array)
 
@@ -188,14 +189,13 @@ class LSTM:
 
     def _threads(self, kind, T):
         """(governor, key, threads) for a forward or backward call: one thread for small
-        models; else the governor's choice between the team and one thread (fastlstm.layer)."""
+        models; else the governor's choice between the team and one thread (fastlstm._governor)."""
         H = self.hidden_size
         if 4 * H * (H + self.input_size) < self._TEAM_MIN_WEIGHTS:
             return None, None, 1
         gov = self.__dict__.get("_governor")
         if gov is None:
-            from .layer import _TeamGovernor
-            gov = self._governor = _TeamGovernor()
+            gov = self._governor = TeamGovernor()
         key = (kind, T)
         return gov, key, gov.threads(key)
 

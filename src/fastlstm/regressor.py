@@ -12,7 +12,8 @@ import sys
 
 import numpy as np
 
-from .layer import LSTMLayer, _TeamGovernor
+from ._governor import TeamGovernor as _TeamGovernor
+from .layer import LSTMLayer
 from .training import SGD, Adam, Dense, make_optimizer, mse_loss
 
 try:
