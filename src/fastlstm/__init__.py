@@ -4,7 +4,8 @@
   kernels (same constructor, attributes, random draws and printed lines).
 * :func:`fastlstm.lstm_step`: one cell step with notebook 003's signature.
 * :class:`fastlstm.LSTMLayer`: the batched, multi-layer, bidirectional layer with
-  ``torch.nn.LSTM``'s semantics.
+  ``torch.nn.LSTM``'s semantics; ``layer.stream()`` (:class:`fastlstm.LSTMStream`) feeds it
+  one step at a time.
 * :class:`fastlstm.LSTMRegressor`: a scikit-learn regressor on it (needs scikit-learn).
 * :mod:`fastlstm.training`, :mod:`fastlstm.data`: optimizers, loss, head; windows and forecasts.
 * :func:`fastlstm.trace`: per-step gates and states of a forward pass, as arrays, tables, plots.
@@ -17,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from . import reference
 from ._core import NonFiniteLossError, get_num_threads, set_num_threads
 from ._config import config, show_config
-from .layer import LSTMLayer
+from .layer import LSTMLayer, LSTMStream
 from .lstm import GATE_ORDER, LSTM, lstm_step
 from .tracing import Trace, trace
 
@@ -26,7 +27,7 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
-__all__ = ["LSTM", "LSTMLayer", "LSTMRegressor", "lstm_step", "trace", "Trace", "reference",
+__all__ = ["LSTM", "LSTMLayer", "LSTMStream", "LSTMRegressor", "lstm_step", "trace", "Trace", "reference",
            "GATE_ORDER",
            "NonFiniteLossError", "set_num_threads", "get_num_threads", "config", "show_config",
            "save", "load", "to_onnx",

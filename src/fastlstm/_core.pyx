@@ -14,8 +14,10 @@ both explicitly, so the C side holds no mutable state.
 
 import os
 
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdint cimport int64_t
-from libc.string cimport memcmp
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcmp, memcpy
 
 from fastlstm._kernels cimport *
 
@@ -884,3 +886,174 @@ def model_train_epoch(floating[::1] params, const int64_t[::1] offsets, floating
         _check(st, "LSTMRegressor.fit")
     return (res.loss, res.val_loss, res.batches, res.failed, iterations, stats.team,
             stats.wall_seconds)
+
+
+
+# --------------------------------------------------------------------------------------------
+# A stream: one step of every layer per call (fastlstm.LSTMStream)
+# --------------------------------------------------------------------------------------------
+
+cdef class StreamRunner:
+    """The kernels' side of an LSTMStream: every buffer, size and struct checked and built
+    once, so a step is one call that runs the layers on one step (fl_seq_forward, T = 1) and
+    copies the last layer's output, with nothing allocated and nothing checked but the input's
+    size. h is (2, L, B, H) (a step reads one half and writes the other), c (L, B, H) in
+    place, out (B, H); the arrays are the caller's, kept alive here."""
+
+    cdef int L, B, H, in0, is_double, cur
+    cdef fl_exec ex
+    cdef fl_dims *dims
+    cdef fl_cell *cells
+    cdef fl_weights_f32 *w32
+    cdef fl_weights_f64 *w64
+    cdef char *h
+    cdef char *c
+    cdef char *gates
+    cdef char *out
+    cdef size_t item
+    cdef object keep
+
+    def __cinit__(self):
+        self.dims = NULL
+        self.cells = NULL
+        self.w32 = NULL
+        self.w64 = NULL
+
+    def __dealloc__(self):
+        free(self.dims)
+        free(self.cells)
+        free(self.w32)
+        free(self.w64)
+
+    def __init__(self, str dtype, int isa_code, int threads, int B, int H, list runs,
+                 int activation, h, c, gates, out):
+        """runs: per layer (packed, bias, peephole or None, clip, input_forget, in_size)."""
+        import numpy as np
+        _check_isa(isa_code)
+        cdef int L = len(runs), k
+        if L < 1 or B < 1 or H < 1:
+            raise ValueError("internal: StreamRunner sizes")
+        dt = np.dtype(dtype)
+        if dt not in (np.float32, np.float64):
+            raise ValueError(f"internal: StreamRunner dtype {dtype}")
+        self.L, self.B, self.H = L, B, H
+        self.is_double = dt == np.float64
+        self.item = dt.itemsize
+        arrays = {"h": (h, 2 * L * B * H), "c": (c, L * B * H), "gates": (gates, 4 * B * H),
+                  "out": (out, B * H)}
+        for name, (arr, n) in arrays.items():
+            if not (isinstance(arr, np.ndarray) and arr.dtype == dt and arr.flags.c_contiguous
+                    and arr.flags.writeable):
+                raise ValueError(f"internal: StreamRunner {name} must be a writable "
+                                 f"C-contiguous {dtype} array")
+            _need(arr.size, n, name)
+        self.h = <char *><size_t>h.ctypes.data
+        self.c = <char *><size_t>c.ctypes.data
+        self.gates = <char *><size_t>gates.ctypes.data
+        self.out = <char *><size_t>out.ctypes.data
+        self.ex = _exec(isa_code, threads, FL_SPLIT_AUTO)
+        self.dims = <fl_dims *>calloc(L, sizeof(fl_dims))
+        self.cells = <fl_cell *>calloc(L, sizeof(fl_cell))
+        if self.is_double:
+            self.w64 = <fl_weights_f64 *>calloc(L, sizeof(fl_weights_f64))
+        else:
+            self.w32 = <fl_weights_f32 *>calloc(L, sizeof(fl_weights_f32))
+        if self.dims == NULL or self.cells == NULL or (self.w32 == NULL and self.w64 == NULL):
+            raise MemoryError()
+        keep = [h, c, gates, out]
+        for k in range(L):
+            packed, bias, peephole, clip, input_forget, in_size = runs[k]
+            if k == 0:
+                self.in0 = in_size
+            elif in_size != H:
+                raise ValueError("internal: StreamRunner layers above the first take H inputs")
+            for name, arr, n in (("packed", packed, packed_size(dtype, in_size, H, isa_code)),
+                                 ("bias", bias, 4 * H),
+                                 ("peephole", peephole, 3 * H)):
+                if arr is None and name == "peephole":
+                    continue
+                if not (isinstance(arr, np.ndarray) and arr.dtype == dt
+                        and arr.flags.c_contiguous):
+                    raise ValueError(f"internal: StreamRunner {name} of layer {k}")
+                _need(arr.size, n, name)
+                keep.append(arr)
+            self.dims[k].T = 1
+            self.dims[k].B = B
+            self.dims[k].I = in_size
+            self.dims[k].H = H
+            self.cells[k] = _cell(False, FL_SIGMOID_EXACT, activation, clip, input_forget)
+            if self.is_double:
+                self.w64[k].w_ih = NULL; self.w64[k].ld_ih = in_size
+                self.w64[k].w_hh = NULL; self.w64[k].ld_hh = H
+                self.w64[k].bias = <const double *><size_t>bias.ctypes.data
+                self.w64[k].peephole = NULL if peephole is None else \
+                    <const double *><size_t>peephole.ctypes.data
+                self.w64[k].packed = <const double *><size_t>packed.ctypes.data
+            else:
+                self.w32[k].w_ih = NULL; self.w32[k].ld_ih = in_size
+                self.w32[k].w_hh = NULL; self.w32[k].ld_hh = H
+                self.w32[k].bias = <const float *><size_t>bias.ctypes.data
+                self.w32[k].peephole = NULL if peephole is None else \
+                    <const float *><size_t>peephole.ctypes.data
+                self.w32[k].packed = <const float *><size_t>packed.ctypes.data
+        self.keep = keep
+        self.cur = 0
+
+    @property
+    def current(self):
+        """Which half of h holds the state after the last step."""
+        return self.cur
+
+    def step(self, x):
+        """Run one step on x, an object whose C-contiguous buffer holds B * I values of the
+        stream's dtype (the caller checked the dtype); the output lands in out."""
+        cdef Py_buffer view
+        PyObject_GetBuffer(x, &view, PyBUF_C_CONTIGUOUS)
+        cdef int k, L = self.L, B = self.B, H = self.H
+        cdef int src = self.cur, dst = 1 - self.cur
+        cdef size_t lbh = <size_t>B * H * self.item
+        cdef fl_status st = FL_OK
+        cdef fl_fwd_bufs_f32 f32
+        cdef fl_fwd_bufs_f64 f64
+        cdef const char *inp
+        try:
+            if <size_t>view.len != <size_t>B * self.in0 * self.item:
+                raise ValueError(f"x_t: expected {B * self.in0} values, got "
+                                 f"{view.len // self.item}")
+            inp = <const char *>view.buf
+            with nogil:
+                for k in range(L):
+                    if self.is_double:
+                        f64.hidden = <double *>(self.h + (<size_t>dst * L + k) * lbh)
+                        f64.ld_hidden = H
+                        f64.cell = NULL
+                        f64.gates = <double *>self.gates
+                        f64.c_last = <double *>(self.c + <size_t>k * lbh)
+                        f64.x = <const double *>inp
+                        f64.ld_x = self.dims[k].I
+                        f64.h0 = <const double *>(self.h + (<size_t>src * L + k) * lbh)
+                        f64.c0 = <const double *>(self.c + <size_t>k * lbh)
+                        st = fl_seq_forward_f64(&self.ex, &self.dims[k], &self.cells[k],
+                                                &self.w64[k], &f64)
+                        inp = <const char *>f64.hidden
+                    else:
+                        f32.hidden = <float *>(self.h + (<size_t>dst * L + k) * lbh)
+                        f32.ld_hidden = H
+                        f32.cell = NULL
+                        f32.gates = <float *>self.gates
+                        f32.c_last = <float *>(self.c + <size_t>k * lbh)
+                        f32.x = <const float *>inp
+                        f32.ld_x = self.dims[k].I
+                        f32.h0 = <const float *>(self.h + (<size_t>src * L + k) * lbh)
+                        f32.c0 = <const float *>(self.c + <size_t>k * lbh)
+                        st = fl_seq_forward_f32(&self.ex, &self.dims[k], &self.cells[k],
+                                                &self.w32[k], &f32)
+                        inp = <const char *>f32.hidden
+                    if st != FL_OK:
+                        break
+                if st == FL_OK:
+                    memcpy(self.out, inp, lbh)
+        finally:
+            PyBuffer_Release(&view)
+        _check(st, "LSTMStream.step")
+        self.cur = dst
