@@ -13,8 +13,6 @@
 * :mod:`fastlstm.reference`: the notebooks' NumPy code, the oracle of the tests.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
 from . import reference
 from ._core import NonFiniteLossError, get_num_threads, set_num_threads
 from ._config import config, show_config
@@ -22,10 +20,7 @@ from .layer import LSTMLayer, LSTMStream
 from .lstm import GATE_ORDER, LSTM, lstm_step
 from .tracing import Trace, trace
 
-try:
-    __version__ = _version("fastlstm")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0+unknown"
+from ._version import __version__
 
 __all__ = ["LSTM", "LSTMLayer", "LSTMStream", "LSTMRegressor", "lstm_step", "trace", "Trace", "reference",
            "GATE_ORDER",

@@ -19,7 +19,7 @@ def config():
     """
     import os
 
-    from . import __version__
+    from ._version import __version__
 
     return {
         "isa": _core.isa_name(),

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._names import direction_suffixes, param_names
+
 __all__ = [
     "param_names",
     "init_params",
@@ -36,32 +38,6 @@ __all__ = [
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def param_names(num_layers, bidirectional, peepholes=False):
-    """The parameter names in the order of torch's ``_flat_weights_names``.
-
-    Parameters
-    ----------
-    num_layers : int
-        Number of stacked layers ``L``.
-    bidirectional : bool
-        Whether each layer has a reverse direction (names with suffix ``_reverse``).
-
-    Returns
-    -------
-    list of str
-        For each layer, for each direction: ``weight_ih_l{k}``, ``weight_hh_l{k}``,
-        ``bias_ih_l{k}``, ``bias_hh_l{k}`` (plus the suffix for the reverse direction), and
-        with ``peepholes`` ``peephole_l{k}`` (3H: ONNX's order i, o, f) after them.
-    """
-    kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + (
-        ("peephole",) if peepholes else ())
-    names = []
-    for layer in range(num_layers):
-        for suffix in _direction_suffixes(bidirectional):
-            names += [f"{kind}_l{layer}{suffix}" for kind in kinds]
-    return names
 
 
 def init_params(input_size, hidden_size, num_layers, bidirectional, dtype, rng,
@@ -184,7 +160,7 @@ def lstm_layer_forward(x, params, num_layers, bidirectional, h0=None, c0=None,
     for layer in range(num_layers):
         inputs.append(layer_input)
         outputs = []
-        for direction, suffix in enumerate(_direction_suffixes(bidirectional)):
+        for direction, suffix in enumerate(direction_suffixes(bidirectional)):
             row = layer * num_directions + direction
             backwards = direction == 1 or reverse
             step = _direction_forward(
@@ -271,7 +247,7 @@ def lstm_layer_backward(dy, cache, dh_n=None, dc_n=None):
     for layer in reversed(range(num_layers)):
         layer_input = cache["inputs"][layer]
         d_input = np.zeros_like(layer_input)  # (T, B, I_k): both directions add into it
-        for direction, suffix in enumerate(_direction_suffixes(bidirectional)):
+        for direction, suffix in enumerate(direction_suffixes(bidirectional)):
             row = layer * num_directions + direction
             d_hidden = d_output[:, :, direction * hidden_size:(direction + 1) * hidden_size]
             names = [f"{kind}_l{layer}{suffix}"
@@ -447,17 +423,13 @@ def _time_order(seq_len, reverse):
     return range(seq_len - 1, -1, -1) if reverse else range(seq_len)
 
 
-def _direction_suffixes(bidirectional):
-    return ("", "_reverse") if bidirectional else ("",)
-
-
 def _param_shapes(input_size, hidden_size, num_layers, bidirectional, peepholes=False):
     """Name -> shape, in the order of :func:`param_names`."""
     num_directions = 2 if bidirectional else 1
     shapes = {}
     for layer in range(num_layers):
         layer_input_size = input_size if layer == 0 else num_directions * hidden_size
-        for suffix in _direction_suffixes(bidirectional):
+        for suffix in direction_suffixes(bidirectional):
             shapes[f"weight_ih_l{layer}{suffix}"] = (4 * hidden_size, layer_input_size)
             shapes[f"weight_hh_l{layer}{suffix}"] = (4 * hidden_size, hidden_size)
             shapes[f"bias_ih_l{layer}{suffix}"] = (4 * hidden_size,)

@@ -57,7 +57,7 @@ def _shape_list(text):
 def add_parser(subparsers):
     """Add the ``bench`` subcommand to ``subparsers`` (from ``parser.add_subparsers()``)."""
     from .benchmark import SHAPES
-    from .cli import _at_least_one  # the argument types of every subcommand
+    from ._cli_args import _at_least_one  # the argument types of every subcommand
 
     shapes = "; ".join(f"{s.name} T={s.T} B={s.B} I={s.I} H={s.H} ({s.why})" for s in SHAPES)
     p = subparsers.add_parser(
@@ -100,7 +100,7 @@ def _cpu_model():
 
 
 def _header(threads, torch_status):
-    from . import __version__
+    from ._version import __version__
 
     try:
         load = f", load average {os.getloadavg()[0]:.2f}"

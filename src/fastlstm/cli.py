@@ -6,25 +6,7 @@ import argparse
 import os
 import sys
 
-
-def _whole_number(minimum, what=None):
-    """An argparse type: a whole number >= minimum, the one bound its message names."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(what.format(value) if what else
-                                             f"expected a number >= {minimum}, got {value}")
-        return value
-    parse.__name__ = f"whole number >= {minimum}"
-    return parse
-
-
-_positive_int = _whole_number(0)   # 0 allowed (seeds, epochs of the demo, compare-epochs)
-_at_least_one = _whole_number(1)
-_pattern_length = _whole_number(2, "the pattern needs at least 2 points, got {}")
+from ._cli_args import _at_least_one, _pattern_length, _positive_int
 
 
 def _check_out(parser, args):
@@ -119,7 +101,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from . import __version__
+        from ._version import __version__
         print(f"fastlstm {__version__}")
         return 0
     if args.command is None:

@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 
+from ._names import suffix
 from .layer import LSTMLayer
 
 __all__ = ["from_torch", "to_torch", "from_keras", "to_keras_weights", "regressor_to_keras"]
@@ -55,7 +56,7 @@ def _import_keras():
 
 def _names_of(layer, direction):
     """PyTorch's weight_ih, weight_hh, bias_ih, bias_hh names of one layer and direction."""
-    sfx = f"_l{layer}" + ("_reverse" if direction else "")
+    sfx = suffix(layer, direction)
     return tuple(kind + sfx for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
 

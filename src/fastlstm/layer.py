@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._reference_layer import param_names
+from ._names import param_names, suffix
 from ._governor import TeamGovernor as _TeamGovernor
 from ._validation import check_positive_int, resolve_dtype, shape_str, to_array
 
@@ -206,7 +206,7 @@ class LSTMLayer:
     @staticmethod
     def _names_of(layer, direction):
         """weight_ih, weight_hh, bias_ih, bias_hh names of one layer and direction."""
-        sfx = f"_l{layer}" + ("_reverse" if direction else "")
+        sfx = suffix(layer, direction)
         return tuple(kind + sfx for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
     def _backwards(self, direction):
@@ -215,7 +215,7 @@ class LSTMLayer:
 
     def _extras(self, layer, direction):
         """The ONNX cell extras of one layer and direction as seq_forward keywords."""
-        sfx = f"_l{layer}" + ("_reverse" if direction else "")
+        sfx = suffix(layer, direction)
         return {"peephole": self._params["peephole" + sfx] if self.peepholes else None,
                 "clip": self.clip or 0.0, "input_forget": self.input_forget}
 

@@ -12,13 +12,12 @@ import numpy as np
 from . import _core
 from ._core import NonFiniteLossError
 from ._governor import TeamGovernor
+from ._names import GATE_ORDER
 from ._validation import (as_sequence, check_positive_int, check_real, check_shape,
                           resolve_dtype, shape_str, to_array)
 
 __all__ = ["LSTM", "lstm_step", "NonFiniteLossError", "GATE_ORDER"]
 
-#: Gate order of every packed buffer in fastlstm (the C enum fl_gate in csrc/fastlstm.h).
-GATE_ORDER = ("i", "f", "g", "o")
 _GATE_ROW = {name: k for k, name in enumerate(GATE_ORDER)}
 
 def _gate_property(gate, kind, name):

@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from ._names import suffix
+
 __all__ = ["to_onnx", "from_onnx", "OPSET"]
 
 OPSET = 14  # LSTM with `layout` (batch first) appeared in opset 14
@@ -108,7 +110,7 @@ def _lstm_stack(g, layer, x, h_all, c_all):
     for k in range(layer.num_layers):
         W, R, B, P = [], [], [], []
         for d in range(D):
-            sfx = f"_l{k}" + ("_reverse" if d else "")
+            sfx = suffix(k, d)
             p = {n: np.asarray(v, np.float64) for n, v in layer.parameters() if n.endswith(sfx)}
             W.append(_blocks(p["weight_ih" + sfx], _TO_ONNX, H))
             R.append(_blocks(p["weight_hh" + sfx], _TO_ONNX, H))
@@ -289,7 +291,7 @@ def from_onnx(model_or_path, return_state=False):
             raise ValueError(f"LSTM node {k}: input W has shape {spec['W'].shape}, expected "
                              f"({D}, {4 * H}, {layer.input_size if k == 0 else D * H})")
         for d in range(D):
-            sfx = f"_l{k}" + ("_reverse" if d else "")
+            sfx = suffix(k, d)
             state["weight_ih" + sfx] = _blocks(spec["W"][d], _FROM_ONNX, H)
             state["weight_hh" + sfx] = _blocks(spec["R"][d], _FROM_ONNX, H)
             state["bias_ih" + sfx] = _blocks(spec["B"][d, :4 * H], _FROM_ONNX, H)
