@@ -33,6 +33,7 @@ def stepper(side, I, H, threads):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(I).astype(np.float32)
     import fastlstm
+    import fastlstm.interop
     fastlstm.set_num_threads(threads)
     layer = fastlstm.LSTMLayer(I, H, seed=0)
     if side == "fastlstm":
@@ -41,7 +42,7 @@ def stepper(side, I, H, threads):
     if side == "torch":
         import torch
         torch.set_num_threads(threads)
-        m = layer.to_torch()
+        m = fastlstm.interop.to_torch(layer)
         xt = torch.from_numpy(x).reshape(1, 1, I)
         state = [None]
 

@@ -28,13 +28,6 @@ LAYERS = {
 ORACLE = {"reference", "_reference_layer"}
 PRODUCTION = {m for m, k in LAYERS.items() if 2 <= k <= 5}
 
-# Imports against the direction that are still to be removed (each named in the issue on the
-# package's layout): the models' and the estimator's convenience converters
-# (LSTMLayer.from_torch / to_torch / from_keras / to_keras_weights, LSTMRegressor.to_keras).
-# The test fails when one is added, and when one listed here is gone (to keep the list true).
-KNOWN = {("layer", "interop"), ("regressor", "interop")}
-
-
 def _module_of(path):
     """The top-level module (or subpackage) of fastlstm a source file belongs to."""
     return path.relative_to(SRC).with_suffix("").parts[0]
@@ -85,9 +78,7 @@ def test_imports_run_from_higher_layers_to_lower_ones():
                if b in LAYERS and LAYERS[b] > LAYERS[a]}
     oracle = {(a, b) for a, targets in graph.items() for b in targets
               if a in PRODUCTION and b in ORACLE}
-    assert against | oracle == KNOWN, (
-        f"new imports against the direction: {sorted((against | oracle) - KNOWN)}; "
-        f"listed but gone (remove them from KNOWN): {sorted(KNOWN - (against | oracle))}")
+    assert not against | oracle, f"imports against the direction: {sorted(against | oracle)}"
 
 
 def test_no_import_cycle():
@@ -101,9 +92,7 @@ def test_no_import_cycle():
             if nxt not in graph:
                 continue
             if state.get(nxt) == "open":
-                cycle = stack[stack.index(nxt):] + [nxt]
-                if not any((a, b) in KNOWN for a, b in zip(cycle, cycle[1:])):
-                    pytest.fail(f"import cycle: {' -> '.join(cycle)}")
+                pytest.fail(f"import cycle: {' -> '.join(stack[stack.index(nxt):] + [nxt])}")
             elif nxt not in state:
                 visit(nxt)
         stack.pop()

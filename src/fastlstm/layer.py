@@ -135,33 +135,6 @@ class LSTMLayer:
             if len(self._scratch_pool) < 4:
                 self._scratch_pool.append(buf)
 
-    # -- conversions (fastlstm.interop; torch and keras stay optional) ---------------------
-
-    @classmethod
-    def from_torch(cls, module, dtype=None):
-        """An LSTMLayer computing ``module`` (a ``torch.nn.LSTM``); see
-        :func:`fastlstm.interop.from_torch`."""
-        from .interop import from_torch
-        return from_torch(module, dtype=dtype)
-
-    def to_torch(self):
-        """A ``torch.nn.LSTM`` with this layer's configuration and weights."""
-        from .interop import to_torch
-        return to_torch(self)
-
-    @classmethod
-    def from_keras(cls, layer_or_weights, **kwargs):
-        """An LSTMLayer from a Keras 3 ``LSTM`` / ``Bidirectional(LSTM)`` or its weight list;
-        see :func:`fastlstm.interop.from_keras`."""
-        from .interop import from_keras
-        return from_keras(layer_or_weights, **kwargs)
-
-    def to_keras_weights(self, layer_index=None):
-        """``[kernel, recurrent_kernel, bias]`` (both directions' for a bidirectional layer)
-        for ``keras_layer.set_weights``; see :func:`fastlstm.interop.to_keras_weights`."""
-        from .interop import to_keras_weights
-        return to_keras_weights(self, layer_index)
-
     def __getstate__(self):
         # The named views are rebuilt on unpickling (pickle would copy them apart from the
         # buffers, and updates to the buffers would no longer reach them); no cache is kept.

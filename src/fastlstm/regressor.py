@@ -243,12 +243,6 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
         pred = pred * self.y_scale_ + self.y_mean_
         return pred[:, 0] if self._y_ndim == 1 else pred
 
-    def to_keras(self):
-        """This fitted model as a Keras model (standardization, LSTM, head, unscaling) whose
-        ``predict`` gives the same values, shaped (n, k); needs keras."""
-        from .interop import regressor_to_keras
-        return regressor_to_keras(self)
-
     # --- internals ---------------------------------------------------------------------------
 
     def _check_params(self):
