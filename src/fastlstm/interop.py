@@ -451,7 +451,7 @@ def regressor_to_keras(est):
     lstm, head = est.lstm_, est.head_
     dtype = np.dtype(lstm.dtype).name
     F = lstm.input_size
-    if getattr(est, "_fit_ndim", 3) == 2:
+    if est.x_ndim_ == 2:
         T = est.n_features_in_
         inputs = keras.Input((T,), dtype=dtype, name="windows")
         x = keras.layers.Reshape((T, 1), dtype=dtype, name="steps")(inputs)

@@ -150,10 +150,19 @@ def _export(obj):
         return "LSTM", config, {n: getattr(obj, n) for n in names}
     if isinstance(obj, LSTMLayer):
         return "LSTMLayer", _layer_config(obj), obj.state_dict()
-    if type(obj).__name__ == "LSTMRegressor" and type(obj).__module__.startswith("fastlstm"):
+    if _is_regressor(obj):
         return _export_regressor(obj)
     raise TypeError(f"obj: expected fastlstm.LSTM, LSTMLayer or LSTMRegressor, got "
                     f"{type(obj).__name__}")
+
+
+def _is_regressor(obj):
+    """Whether obj is an LSTMRegressor (which needs scikit-learn: without it, none exists)."""
+    try:
+        from .regressor import LSTMRegressor
+    except ImportError:
+        return False
+    return isinstance(obj, LSTMRegressor)
 
 
 def _layer_config(layer):
@@ -175,7 +184,7 @@ def _export_regressor(est):
         raise ValueError(f"obj: parameters {bad} cannot be stored as JSON (pass names like "
                          "optimizer='adam' rather than objects to save the model)") from None
     fitted = {"n_features_in_": int(est.n_features_in_), "n_outputs_": int(est.n_outputs_),
-              "fit_ndim": int(est._fit_ndim), "y_ndim": int(est._y_ndim),
+              "fit_ndim": int(est.x_ndim_), "y_ndim": int(est.y_ndim_),
               "best_epoch_": int(est.best_epoch_), "layer": _layer_config(est.lstm_)}
     if hasattr(est, "feature_names_in_"):
         fitted["feature_names_in_"] = [str(n) for n in est.feature_names_in_]
@@ -267,8 +276,8 @@ def _load_regressor(config, arrays):
     est.n_features_in_ = fitted["n_features_in_"]
     est.n_outputs_ = k
     est.best_epoch_ = fitted["best_epoch_"]
-    est._fit_ndim = fitted["fit_ndim"]
-    est._y_ndim = fitted["y_ndim"]
+    est.x_ndim_ = fitted["fit_ndim"]
+    est.y_ndim_ = fitted["y_ndim"]
     if "feature_names_in_" in fitted:
         est.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
     return est

@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from ._names import suffix
+from .io import _is_regressor
 
 __all__ = ["to_onnx", "from_onnx", "OPSET"]
 
@@ -62,9 +63,9 @@ def to_onnx(obj, path=None, *, state_inputs=False):
 
     if isinstance(obj, LSTMLayer):
         model = _export_layer(onnx, obj, bool(state_inputs))
-    elif type(obj).__name__ == "LSTMRegressor" and hasattr(obj, "lstm_"):
+    elif _is_regressor(obj) and hasattr(obj, "lstm_"):
         model = _export_regressor(onnx, obj)
-    elif type(obj).__name__ == "LSTMRegressor":
+    elif _is_regressor(obj):
         raise ValueError("obj: the LSTMRegressor is not fitted; fit it before exporting")
     else:
         raise TypeError(f"obj: expected fastlstm.LSTMLayer or a fitted LSTMRegressor, got "
@@ -205,7 +206,7 @@ def _export_regressor(onnx, est):
     layer = est.lstm_
     D, H, k = layer.num_directions, layer.hidden_size, est.n_outputs_
     x = "x"
-    if est._fit_ndim == 2:  # (n, T): one feature per step
+    if est.x_ndim_ == 2:  # (n, T): one feature per step
         x = g.node("Unsqueeze", [x, g.const("axes", np.array([2], np.int64))], base="x3")
     x = g.node("Sub", [x, g.const("x_mean", est.x_mean_.astype(np.float32))], base="x")
     x = g.node("Div", [x, g.const("x_scale", est.x_scale_.astype(np.float32))], base="x")
@@ -219,14 +220,14 @@ def _export_regressor(onnx, est):
                  transB=1)
     out = g.node("Mul", [out, g.const("y_scale", est.y_scale_.astype(np.float32))], base="y")
     out = g.node("Add", [out, g.const("y_mean", est.y_mean_.astype(np.float32))], base="y")
-    if est._y_ndim == 1:
+    if est.y_ndim_ == 1:
         out = g.node("Squeeze", [out, g.const("axes", np.array([1], np.int64))], base="y")
     g.nodes.append(g.h.make_node("Identity", [out], ["y"]))
     # h0/c0 stay constants (zeros) for a regressor: its predictions start from zero states
     vi = g.h.make_tensor_value_info
-    x_shape = ["batch", "steps", layer.input_size] if est._fit_ndim == 3 else \
+    x_shape = ["batch", "steps", layer.input_size] if est.x_ndim_ == 3 else \
         ["batch", est.n_features_in_]
-    y_shape = ["batch"] if est._y_ndim == 1 else ["batch", k]
+    y_shape = ["batch"] if est.y_ndim_ == 1 else ["batch", k]
     return _model(g, [vi("x", F, x_shape)], [vi("y", F, y_shape)], "fastlstm_LSTMRegressor",
                   layer)
 

@@ -85,6 +85,9 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
         the ``T`` columns are the features (``n_features_in_ == T``); the LSTM reads them as
         ``T`` steps of one feature, and ``predict`` needs the same ``T``.
     n_outputs_ : int
+    x_ndim_, y_ndim_ : int
+        The dimensions of ``X`` (2 or 3) and ``y`` (1 or 2) in ``fit``: ``predict`` takes ``X``
+        and returns values shaped alike; the converters read them.
     history_ : dict
         ``'loss'`` and ``'val_loss'`` (empty without a validation split): one value per epoch,
         in the standardized units the model is trained in.
@@ -145,7 +148,7 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
                              dtype=[np.float64, np.float32])
         X3 = self._as_sequences(X, fitting=True)
         y2 = y.reshape(len(y), -1)
-        self._y_ndim = y.ndim
+        self.y_ndim_ = y.ndim
         self.n_outputs_ = y2.shape[1]
 
         n = len(X3)
@@ -233,7 +236,7 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X):
         """Predictions for windows ``X``: (n,) if ``y`` was 1-D in ``fit``, else (n, k)."""
         check_is_fitted(self, "lstm_")
-        if self._fit_ndim == 2:
+        if self.x_ndim_ == 2:
             X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         else:
             X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32])
@@ -241,7 +244,7 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
         dtype = self.lstm_.dtype
         pred = self._predict_scaled(self._scale_x(X3, dtype)).astype(np.float64)
         pred = pred * self.y_scale_ + self.y_mean_
-        return pred[:, 0] if self._y_ndim == 1 else pred
+        return pred[:, 0] if self.y_ndim_ == 1 else pred
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -284,11 +287,11 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"X: expected (n_samples, n_steps, n_features) or (n_samples, "
                              f"n_steps), got shape {X.shape}")
         if fitting:
-            self._fit_ndim = X.ndim
+            self.x_ndim_ = X.ndim
             if X.ndim == 3:
                 self.n_features_in_ = X.shape[2]
-        elif X.ndim != self._fit_ndim:
-            raise ValueError(f"X: the model was fitted on {self._fit_ndim}-D X, got shape "
+        elif X.ndim != self.x_ndim_:
+            raise ValueError(f"X: the model was fitted on {self.x_ndim_}-D X, got shape "
                              f"{X.shape}")
         elif X.ndim == 3 and X.shape[2] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[2]} features, but LSTMRegressor is expecting "
