@@ -122,3 +122,26 @@ def test_plot_of_one_unit_has_whole_number_ticks_and_the_values_in_its_cells(tmp
     assert list(heatmap.get_yticks()) == [0]
     assert list(heatmap.get_xticks()) == [1, 2, 3]
     assert [t.get_text() for t in heatmap.texts] == [f"{v:.2f}" for v in result.forget[:, 0]]
+
+
+def test_record_returns_named_fields_and_leaves_backward_its_own_forward():
+    layer = fastlstm.LSTMLayer(3, 4, num_layers=2, bidirectional=True, dtype=np.float64,
+                               seed=1)
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((5, 2, 3)), rng.standard_normal((7, 2, 3))
+    y1, _ = layer.forward(x1)
+    rec = layer.record(x2)
+    assert (rec.steps, rec.batch, len(rec.layers)) == (7, 2, 2)
+    assert rec.layers[1].inputs.shape == (7, 2, 8) and rec.layers[0].outputs.shape == (7, 2, 8)
+    assert [d.gates.shape for d in rec.layers[0].directions] == [(7, 2, 16)] * 2
+    dx, _ = layer.backward(np.ones_like(y1))          # the gradient of x1's forward
+    fresh = fastlstm.LSTMLayer(3, 4, num_layers=2, bidirectional=True, dtype=np.float64,
+                               seed=1)
+    fresh.forward(x1)
+    dx_ref, _ = fresh.backward(np.ones_like(y1))
+    np.testing.assert_array_equal(dx, dx_ref)
+
+    seed = fastlstm.LSTM(1, 3, 1, verbose=False)
+    seed.forward([0.5, 0.25])
+    seed_rec = seed.record([1.0, 2.0, 3.0])
+    assert seed_rec.hidden.shape == (3, 3) and len(seed.h_states) == 2

@@ -7,6 +7,7 @@ import numpy as np
 
 from . import _core
 from ._names import param_names, suffix
+from ._records import DirectionRecord, LayerForward, LayerRecord
 from ._governor import TeamGovernor as _TeamGovernor
 from ._validation import check_positive_int, resolve_dtype, shape_str, to_array
 
@@ -312,7 +313,7 @@ class LSTMLayer:
                         out_flat[d * H:], D * H, cell.reshape(-1), gates.reshape(-1), c_last,
                         packed, inp_flat, h0_k, c0_k, bias, T, B, in_size, H, self._backwards(d),
                         act, threads=gov.threads(key), **run))
-                    layer_cache.append((gates, cell, h0_k, c0_k, isa, packed))
+                    layer_cache.append(DirectionRecord(gates, cell, h0_k, c0_k, isa, packed))
                 else:
                     starts = range(0, T, chunk)
                     back = self._backwards(d)
@@ -334,11 +335,23 @@ class LSTMLayer:
             if not training:
                 self._give_scratch(gates)
             if training:
-                caches.append((inp, out, layer_cache))
+                caches.append(LayerRecord(inp, out, tuple(layer_cache)))
             inp = out
-        self._cache = (caches, T, B) if training else None
+        self._cache = LayerForward(tuple(caches), T, B) if training else None
         y = inp.transpose(1, 0, 2).copy() if self.batch_first else inp
         return y, (h_n, c_n)
+
+    def record(self, x, state=None):
+        """A training forward whose record is returned instead of kept: the
+        :class:`fastlstm._records.LayerForward` (every layer's input and output, every
+        direction's gates and cell states), with the layer's own record of its last training
+        forward (what ``backward`` reads) left as it was."""
+        kept = self._cache
+        try:
+            self.forward(x, state, training=True)
+            return self._cache
+        finally:
+            self._cache = kept
 
     def backward(self, dy, dstate=None):
         """Gradients of the last training forward; fills ``self.grads``.
@@ -347,7 +360,8 @@ class LSTMLayer:
         """
         if self._cache is None:
             raise RuntimeError("backward() needs a forward(x, training=True) first")
-        caches, T, B = self._cache
+        rec = self._cache
+        caches, T, B = rec.layers, rec.steps, rec.batch
         H, D, G = self.hidden_size, self.num_directions, 4 * self.hidden_size
         expected = (B, T, D * H) if self.batch_first else (T, B, D * H)
         dy = to_array(dy, "dy", self.dtype)
@@ -367,14 +381,16 @@ class LSTMLayer:
         dc0 = np.empty((L * D, B, H), self.dtype)
         act = _core.ACTIVATIONS[self.activation]
         for layer in reversed(range(L)):
-            inp, out, layer_cache = caches[layer]
+            inp, out, layer_cache = caches[layer].inputs, caches[layer].outputs, \
+                caches[layer].directions
             in_size = inp.shape[2]
             d_in = np.empty((T, B, in_size), self.dtype)
             d_gates = self._take_scratch(T * B * G)
             for d in range(D):
                 k = layer * D + d
                 n_w_ih, n_w_hh, n_b_ih, n_b_hh = self._names_of(layer, d)
-                gates, cell, h0_k, c0_k, isa, packed = layer_cache[d]
+                r = layer_cache[d]
+                gates, cell, h0_k, c0_k, isa, packed = r.gates, r.cell, r.h0, r.c0, r.isa, r.packed
                 scratch = self._take_scratch(
                     _core.bwd_scratch_size(self.dtype.name, T, B, in_size, H, isa))
                 dbias = self.grads[n_b_ih].reshape(-1)

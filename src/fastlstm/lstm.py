@@ -13,6 +13,7 @@ from . import _core
 from ._core import NonFiniteLossError
 from ._governor import TeamGovernor
 from ._names import GATE_ORDER
+from ._records import SeedForward
 from ._validation import (as_sequence, check_positive_int, check_real, check_shape,
                           resolve_dtype, shape_str, to_array)
 
@@ -225,7 +226,7 @@ class LSTM:
         if gov is not None:
             gov.report(key, stats)
         # backward recomputes the outputs with the head as it is then, as the seed does
-        self._cache = (inputs, x, hidden, cell, gates)
+        self._cache = SeedForward(inputs, x, hidden, cell, gates)
         return self.h_states, list(outputs[:, :, None])
 
     def _cached(self, name):
@@ -234,21 +235,32 @@ class LSTM:
         return self._cache
 
     def _gate_list(self, gate, name):
-        gates = self._cached(name)[4]
+        gates = self._cached(name).gates
         H, row = self.hidden_size, _GATE_ROW[gate]
         return list(gates[:, row * H:(row + 1) * H, None])
 
-    inputs = property(lambda self: self._cached("inputs")[0],
+    inputs = property(lambda self: self._cached("inputs").inputs,
                       doc="The inputs of the last forward, as given.")
-    h_states = property(lambda self: list(self._cached("h_states")[2][:, :, None]),
+    h_states = property(lambda self: list(self._cached("h_states").hidden[:, :, None]),
                         doc="Hidden states (H, 1) of each step of the last forward.")
-    c_states = property(lambda self: list(self._cached("c_states")[3][:, :, None]),
+    c_states = property(lambda self: list(self._cached("c_states").cell[:, :, None]),
                         doc="Cell states (H, 1) of each step of the last forward.")
     i_gates = property(lambda self: self._gate_list("i", "i_gates"), doc="Input gates (H, 1).")
     f_gates = property(lambda self: self._gate_list("f", "f_gates"), doc="Forget gates (H, 1).")
     c_tildes = property(lambda self: self._gate_list("g", "c_tildes"),
                         doc="Candidate cell values (H, 1).")
     o_gates = property(lambda self: self._gate_list("o", "o_gates"), doc="Output gates (H, 1).")
+
+    def record(self, inputs):
+        """A forward whose record (:class:`fastlstm._records.SeedForward`: x, hidden and cell
+        states, gates) is returned, with the model's own record of its last forward (what
+        ``backward`` and the state attributes read) left as it was."""
+        kept = self._cache
+        try:
+            self.forward(inputs)
+            return self._cache
+        finally:
+            self._cache = kept
 
     def backward(self, targets):
         """BPTT through the last forward, clipped SGD update; returns the loss / T.
@@ -262,7 +274,8 @@ class LSTM:
         if self._cache is None:
             raise RuntimeError("backward() needs a forward() first: it differentiates the last "
                                "forward pass")
-        _, x, hidden, cell, gates = self._cache
+        rec = self._cache
+        x, hidden, cell, gates = rec.x, rec.hidden, rec.cell, rec.gates
         T = x.shape[0]
         y = as_sequence(targets, "targets", self.output_size, self.dtype)
         if y.shape[0] != T:
@@ -396,7 +409,8 @@ class LSTM:
             # before its update) stay readable; the buffers still hold that forward.
             T = int(offsets[-1] - offsets[-2])
             last = x_all[offsets[-2] * I:].reshape(T, I)
-            self._cache = (X_train[len(offsets) - 2], last, hidden[:T], cell[:T], gates[:T])
+            self._cache = SeedForward(X_train[len(offsets) - 2], last, hidden[:T], cell[:T],
+                                      gates[:T])
         return losses
 
     def _report(self, losses, new_losses, first_epoch):

@@ -335,6 +335,8 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
 
     def _forward(self, Xs, training):
         """Standardized windows (B, T, F) -> standardized predictions (B, k)."""
+        if training:
+            self._steps = Xs.shape[1]  # for _backward's zero dy
         _, (h_n, _) = self.lstm_.forward(Xs, training=training)
         D = 2 if self.bidirectional else 1
         # The last layer's final states, [forward, reverse]: Keras's return_sequences=False.
@@ -348,7 +350,7 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
         lstm = self.lstm_
         L, D, H = lstm.num_layers, lstm.num_directions, lstm.hidden_size
         B = d_features.shape[0]
-        T = lstm._cache[1]
+        T = self._steps
         dh_n = np.zeros((L * D, B, H), lstm.dtype)
         for d in range(D):
             dh_n[(L - 1) * D + d] = d_features[:, d * H:(d + 1) * H]

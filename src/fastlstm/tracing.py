@@ -266,28 +266,26 @@ def _trace_layer(model, x, state):
                 raise TypeError("state must be a tuple (h0, c0) or None")
             state = tuple(None if s is None else _state_single(model, s, n)
                           for s, n in zip(state, ("h0", "c0")))
-    saved = model._cache
-    try:
-        model.forward(arr, state, training=True)
-        caches, T, B = model._cache
-    finally:
-        model._cache = saved
+    rec = model.record(arr, state)
+    B = rec.batch
     H, D = model.hidden_size, model.num_directions
     h0 = c0 = None
     if state is not None:
         h0 = to_array(state[0], "h0", model.dtype).reshape(-1, B, H)
         c0 = to_array(state[1], "c0", model.dtype).reshape(-1, B, H)
     parts = {}
-    for layer, (inp, out, layer_cache) in enumerate(caches):
-        for d, (gates, cell, *_) in enumerate(layer_cache):
+    for layer, lr in enumerate(rec.layers):
+        inp, out = lr.inputs, lr.outputs
+        for d, dr in enumerate(lr.directions):
+            gates, cell = dr.gates, dr.cell
+            backwards = d == 1 or model.reverse  # this direction runs from the last step
             k = layer * D + d
             hidden = out[:, :, d * H:(d + 1) * H]
             zeros = np.zeros((B, H), model.dtype)
             values = dict(
                 inputs=inp, **_split_gates(gates, H), cell=cell, hidden=hidden,
-                cell_prev=_shifted(cell, c0[k] if c0 is not None else zeros, model._backwards(d)),
-                hidden_prev=_shifted(hidden, h0[k] if h0 is not None else zeros,
-                                     model._backwards(d)))
+                cell_prev=_shifted(cell, c0[k] if c0 is not None else zeros, backwards),
+                hidden_prev=_shifted(hidden, h0[k] if h0 is not None else zeros, backwards))
             if single:
                 values = {n: v[:, 0] for n, v in values.items()}
             parts[(layer, d)] = Trace(**{n: np.array(v) for n, v in values.items()},
@@ -305,12 +303,8 @@ def _state_single(model, value, name):
 
 
 def _trace_seed(model, x):
-    saved = model._cache
-    try:
-        model.forward(x)
-        _, xs, hidden, cell, gates = model._cache
-    finally:
-        model._cache = saved
+    rec = model.record(x)
+    xs, hidden, cell, gates = rec.x, rec.hidden, rec.cell, rec.gates
     H = model.hidden_size
     zeros = np.zeros(H, model.dtype)
     return {(0, 0): Trace(inputs=np.array(xs), **{n: np.array(v) for n, v in
