@@ -26,7 +26,7 @@ RUN = textwrap.dedent("""
     seed_model = fastlstm.LSTM(1, 6, 1, verbose=False)
     X = [np.sin(np.arange(i, i + 8) / 3.0) for i in range(20)]
     h.update(np.array(seed_model.train(X, [np.roll(s, -1) for s in X], 3)).tobytes())
-    h.update(seed_model._params.tobytes())
+    h.update(seed_model._flat.tobytes())
     try:
         est = fastlstm.LSTMRegressor(hidden_size=5, epochs=4, random_state=3)
         Xr = np.random.default_rng(1).standard_normal((50, 6, 2))

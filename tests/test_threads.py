@@ -94,7 +94,7 @@ def test_seed_class_forward_backward_same_bits_with_a_team(threads):
         model = fastlstm.LSTM(32, 128, 1, verbose=False)
         _, outputs = model.forward(x)
         loss = model.backward(t)
-        results.append((np.array(outputs), loss, model._params.copy()))
+        results.append((np.array(outputs), loss, model._flat.copy()))
         if n == 2 and fastlstm.config()["openmp"]:  # the team did run
             assert model._governor.samples[("forward", 30)][0]
             assert model._governor.samples[("backward", 30)][0]

@@ -99,16 +99,17 @@ class LSTM:
     # -- parameters ---------------------------------------------------------------------------
 
     def _allocate(self):
-        """One allocation for all parameters, with named views (llm.c style)."""
+        """One allocation for all parameters, ``_flat`` (as in LSTMLayer), and its named parts
+        ``_parts`` (W, b, Wy, by: flat views for the kernels) and ``_W``.. (shaped views)."""
         H, I, O = self.hidden_size, self.input_size, self.output_size
         G, K = 4 * H, H + I
         sizes = {"W": G * K, "b": G, "Wy": O * H, "by": O}
-        self._params = np.zeros(sum(sizes.values()), dtype=self.dtype)
+        self._flat = np.zeros(sum(sizes.values()), dtype=self.dtype)
         views, start = {}, 0
         for key, n in sizes.items():
-            views[key] = self._params[start:start + n]
+            views[key] = self._flat[start:start + n]
             start += n
-        self._flat = views
+        self._parts = views
         self._W = views["W"].reshape(G, K)
         self._b = views["b"].reshape(G, 1)
         self._Wy = views["Wy"].reshape(O, H)
@@ -141,17 +142,17 @@ class LSTM:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_flat", "_W", "_b", "_Wy", "_by"):
+        for key in ("_parts", "_W", "_b", "_Wy", "_by"):
             del state[key]
         state.pop("_governor", None)
         state.pop("_scratch_bufs", None)
         return state
 
     def __setstate__(self, state):
-        params = state.pop("_params")
+        params = state.pop("_flat")
         self.__dict__.update(state)
         self._allocate()
-        self._params[...] = params
+        self._flat[...] = params
 
     def sigmoid(self, x):
         """The seed's clipped sigmoid, 1 / (1 + exp(-clip(x, -15, 15))) (NumPy, for users)."""
@@ -217,7 +218,7 @@ class LSTM:
         T = x.shape[0]
         hidden, cell, gates, w_t = self._buffers(T)
         outputs = np.empty((T, self.output_size), self.dtype)
-        f = self._flat
+        f = self._parts
         gov, key, threads = self._threads("forward", T)
         stats = _core.seed_forward(hidden.reshape(-1), cell.reshape(-1), gates.reshape(-1),
                                    outputs.reshape(-1), w_t.reshape(-1), x.reshape(-1), f["W"],
@@ -286,7 +287,7 @@ class LSTM:
             self.dtype.name, T, self.input_size, self.hidden_size, self.output_size))
         packed = self._scratch("packed", _core.packed_size(self.dtype.name, self.input_size,
                                                            self.hidden_size))
-        f = self._flat
+        f = self._parts
         gov, key, threads = self._threads("backward", T)
         loss, *stats = _core.seed_backward(f["W"], f["b"], f["Wy"], f["by"], work, packed,
                                            y.reshape(-1), x.reshape(-1), hidden.reshape(-1),
@@ -385,7 +386,7 @@ class LSTM:
         t_max = int(np.max(np.diff(offsets)))
         hidden, cell, gates, w_t = self._buffers(t_max)
         work = self._scratch("work", _core.seed_workspace_size(self.dtype.name, t_max, I, H, O))
-        f = self._flat
+        f = self._parts
         losses = []
         epoch = 0
         while epoch < epochs:
