@@ -120,14 +120,14 @@ def test_out_naming_a_file_is_refused_before_any_work(tmp_path, command):
 
 
 def test_trace_reads_csv_with_and_without_a_header(tmp_path):
-    from fastlstm.cli import _read_sequence
+    from fastlstm.cli.trace import read_sequence
 
     rows = np.arange(12.0).reshape(4, 3)
     (tmp_path / "plain.csv").write_text("\n".join(",".join(map(str, r)) for r in rows))
     (tmp_path / "named.csv").write_text("a,b,c\n" + "\n".join(",".join(map(str, r))
                                                                 for r in rows))
     for name in ("plain.csv", "named.csv"):
-        np.testing.assert_array_equal(_read_sequence(str(tmp_path / name)), rows)
+        np.testing.assert_array_equal(read_sequence(str(tmp_path / name)), rows)
 
 
 def test_forecast_refuses_a_csv_without_a_header(tmp_path):

@@ -2,7 +2,7 @@
 
 Once ``bench`` is wired into ``fastlstm.cli``, the tests run the real command in a subprocess, as a
 user would (``python -m fastlstm bench ...``); until then they go through a minimal argparse
-harness around ``fastlstm.bench_cli`` with the same options. Nothing here asserts on speed: the
+harness around ``fastlstm.cli.bench`` with the same options. Nothing here asserts on speed: the
 printed ratios and rates are only checked against the printed times they are derived from.
 """
 
@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from fastlstm import benchmark, bench_cli
+from fastlstm import benchmark
+from fastlstm.cli import bench as bench_cli
 
 ROW = re.compile(r"^S\d\s")
 TIME = re.compile(r"^(\d+\.(\d+)) (us|ms)$")

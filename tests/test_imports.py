@@ -22,7 +22,7 @@ LAYERS = {
     "training": 3, "regressor": 4,
     "interop": 5, "onnx_io": 5, "io": 5,
     "data": 6, "datasets": 6, "tracing": 6, "forecasting": 6, "benchmark": 6,
-    "walkthrough": 7, "demo": 7, "_cli_args": 7, "cli": 7, "bench_cli": 7, "__main__": 7,
+    "cli": 7, "__main__": 7,
     "__init__": 8,
 }
 ORACLE = {"reference", "_reference_layer"}

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import reference
-from .lstm import LSTM
+from .. import reference
+from ..lstm import LSTM
 
 DEFAULT_PATTERN_LENGTH = 12
 
@@ -184,3 +184,31 @@ def _plots(out, data, losses, test_seq, actual_future, one_step, extended, train
     plt.close(fig)
     print_fn(f"Wrote {loss_path} and {pred_path}")
     return [loss_path, pred_path]
+
+
+def add_parser(sub):
+    from ._args import pattern_length, positive_int
+    demo = sub.add_parser(
+        "demo", help="train the notebook's pattern LSTM on the fast kernels",
+        description="Notebook 001's pattern example on fastlstm.LSTM: trains, prints the epoch "
+                    "lines, the training time and the speed-up over the NumPy reference class, "
+                    "and writes loss.png and predictions.png.")
+    demo.add_argument("--epochs", type=positive_int, default=200,
+                      help="training epochs (default 200)")
+    demo.add_argument("--out", default="fastlstm-demo",
+                      help="folder for the PNG plots (default ./fastlstm-demo)")
+    demo.add_argument("--no-plot", action="store_true", help="do not write plots")
+    demo.add_argument("--pattern-length", type=pattern_length, default=DEFAULT_PATTERN_LENGTH,
+                      help=f"points per period of the sine pattern (default "
+                           f"{DEFAULT_PATTERN_LENGTH}; 3 is the notebook's, which is all zeros)")
+    demo.add_argument("--seed", type=positive_int, default=42, help="np.random seed (42)")
+    demo.add_argument("--compare-epochs", type=positive_int, default=3,
+                      help="epochs of the reference class timed for the speed-up (default 3; "
+                           "0 skips it)")
+    demo.set_defaults(run=run)
+
+
+def run(args):
+    run_demo(epochs=args.epochs, pattern_length=args.pattern_length, out=args.out,
+             plot=not args.no_plot, seed=args.seed, compare_epochs=args.compare_epochs)
+    return 0

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._tables import grid
-from .layer import LSTMLayer
-from .tracing import trace
+from .._tables import grid
+from ..layer import LSTMLayer
+from ..tracing import trace
 
 __all__ = ["notebook_setup", "run_walkthrough"]
 
@@ -139,3 +139,19 @@ def run_walkthrough(out=print):
     out("\nNote: The norm values show how the 'magnitude' of the states changes over time")
     out("Higher values indicate more information is being stored in the states")
     return predictions, mse, mae, norms
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "walkthrough", help="notebook 000: an LSTM step by step on weather data",
+        description="Notebook 000 as a program: 10 days of weather data, windows of 2 days, "
+                    "one LSTM with 4 units whose states persist across windows; prints the "
+                    "inputs, gate values and state updates of every step (grid tables), the "
+                    "predictions, MSE/MAE and the state norms. The notebook's numbers: its "
+                    "random draws are replayed, its [x, h] weights converted.")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    run_walkthrough()
+    return 0

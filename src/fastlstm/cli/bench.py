@@ -35,7 +35,7 @@ OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def _shape_names():
-    from .benchmark import SHAPES
+    from ..benchmark import SHAPES
     return [s.name for s in SHAPES]
 
 
@@ -56,8 +56,8 @@ def _shape_list(text):
 
 def add_parser(subparsers):
     """Add the ``bench`` subcommand to ``subparsers`` (from ``parser.add_subparsers()``)."""
-    from .benchmark import SHAPES
-    from ._cli_args import _at_least_one  # the argument types of every subcommand
+    from ..benchmark import SHAPES
+    from ._args import at_least_one
 
     shapes = "; ".join(f"{s.name} T={s.T} B={s.B} I={s.I} H={s.H} ({s.why})" for s in SHAPES)
     p = subparsers.add_parser(
@@ -78,9 +78,10 @@ def add_parser(subparsers):
                         f"{'/'.join(SLOW_REFERENCE_SHAPES)} when they are named here")
     p.add_argument("--dtype", choices=("float32", "float64", "both"), default="float32",
                    help="precision of the computation (default float32)")
-    p.add_argument("--threads", type=_at_least_one, default=2, metavar="N",
+    p.add_argument("--threads", type=at_least_one, default=2, metavar="N",
                    help="BLAS and torch threads (default 2)")
     p.add_argument("--no-torch", action="store_true", help="do not time torch even if installed")
+    p.set_defaults(run=run)
     return p
 
 
@@ -100,7 +101,7 @@ def _cpu_model():
 
 
 def _header(threads, torch_status):
-    from ._version import __version__
+    from .._version import __version__
 
     try:
         load = f", load average {os.getloadavg()[0]:.2f}"
@@ -129,7 +130,7 @@ def _header(threads, torch_status):
 
 def _reference_runner(work, training):
     """Callable returning y (T, B, H) of the NumPy reference layer on the workload."""
-    from .reference import lstm_layer_backward, lstm_layer_forward
+    from ..reference import lstm_layer_backward, lstm_layer_forward
 
     params = {k: np.asarray(v, dtype=work.dtype) for k, v in work.state_dict.items()}
     x, dy = work.x, work.dy
@@ -164,7 +165,7 @@ COLUMNS = ("shape", "T,B,I,H", "dtype", "mode", "fastlstm", "numpy ref", "ref/fa
 
 
 def _format_time(seconds):
-    from .benchmark import format_time
+    from ..benchmark import format_time
     return format_time(seconds)
 
 
@@ -205,7 +206,7 @@ def _torch_status(no_torch):
 def run(args):
     """Run the benchmark the parsed ``args`` describe, print header and table; returns the exit
     status (0; 1 if a side disagrees with fastlstm, which voids the comparison)."""
-    from . import benchmark
+    from .. import benchmark
 
     quick = bool(getattr(args, "quick", False))
     names = args.shapes if args.shapes is not None else (
