@@ -25,8 +25,8 @@ def test_import_needs_neither_torch_nor_keras():
     import subprocess
     import sys
     code = ("import sys; sys.modules['torch'] = None; sys.modules['keras'] = None\n"
-            "import fastlstm.interop as m\n"
-            "try:\n    m.to_torch(m.LSTMLayer(2, 3))\nexcept ImportError as e:\n"
+            "import fastlstm, fastlstm.interop as m\n"
+            "try:\n    m.to_torch(fastlstm.LSTMLayer(2, 3))\nexcept ImportError as e:\n"
             "    assert \"pip install 'fastlstm[torch]'\" in str(e), e\n"
             "else:\n    raise SystemExit('no ImportError')\n"
             "try:\n    m.from_keras(object())\nexcept ImportError as e:\n"

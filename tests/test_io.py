@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastlstm
-from fastlstm import io
+from fastlstm.interop import npz as io
 
 
 def _layer(**kwargs):

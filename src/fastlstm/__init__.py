@@ -9,7 +9,8 @@
 * :class:`fastlstm.LSTMRegressor`: a scikit-learn regressor on it (needs scikit-learn).
 * :mod:`fastlstm.training`, :mod:`fastlstm.data`: optimizers, loss, head; windows and forecasts.
 * :func:`fastlstm.trace`: per-step gates and states of a forward pass, as arrays, tables, plots.
-* :func:`fastlstm.save` / :func:`fastlstm.load`: one ``.npz`` file, no pickle.
+* :func:`fastlstm.save` / :func:`fastlstm.load`: one ``.npz`` file, no pickle;
+  :mod:`fastlstm.interop`: PyTorch, Keras and ONNX converters.
 * :mod:`fastlstm.reference`: the notebooks' NumPy code, the oracle of the tests.
 """
 
@@ -31,16 +32,14 @@ __all__ = ["LSTM", "LSTMLayer", "LSTMStream", "LSTMRegressor", "lstm_step", "tra
 
 
 def __getattr__(name):
-    # LSTMRegressor needs scikit-learn, an optional dependency: imported on first use only.
+    # LSTMRegressor needs scikit-learn, an optional dependency: imported on first use only;
+    # the converters on first use too (fastlstm.interop)
     if name == "LSTMRegressor":
         from .regressor import LSTMRegressor
         return LSTMRegressor
-    if name in ("save", "load"):
-        from . import io
-        return getattr(io, name)
-    if name in ("to_onnx", "from_onnx"):
-        from . import onnx_io
-        return getattr(onnx_io, name)
+    if name in ("save", "load", "to_onnx", "from_onnx"):
+        from . import interop
+        return getattr(interop, name)
     raise AttributeError(f"module 'fastlstm' has no attribute {name!r}")
 
 

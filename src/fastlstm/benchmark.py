@@ -117,7 +117,7 @@ def _onnxruntime_runner(work, training, threads):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     from .layer import LSTMLayer
-    from .onnx_io import to_onnx
+    from .interop.onnx import to_onnx
 
     s = work.shape
     layer = LSTMLayer(s.I, s.H, dtype=np.float32)

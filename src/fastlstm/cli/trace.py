@@ -93,7 +93,7 @@ def run(args):
         print(f"(the NumPy reference of the notebook gives {4 * ref_last:.4f})")
         title = "Notebook 004: scalar LSTM over [1, 2, 3]"
     else:
-        from ..io import load
+        from ..interop.npz import load
         from ..layer import LSTMLayer
         from ..lstm import LSTM
 

@@ -23,8 +23,8 @@ import warnings
 
 import numpy as np
 
-from ._names import suffix
-from .layer import LSTMLayer
+from .._names import suffix
+from ..layer import LSTMLayer
 
 __all__ = ["from_torch", "to_torch", "from_keras", "to_keras_weights", "regressor_to_keras"]
 
@@ -439,7 +439,7 @@ def regressor_to_keras(est):
     try:
         from sklearn.utils.validation import check_is_fitted
 
-        from .regressor import LSTMRegressor
+        from ..regressor import LSTMRegressor
     except ImportError as exc:  # without scikit-learn there is no LSTMRegressor to convert
         raise TypeError(f"regressor_to_keras: expected a fitted fastlstm.LSTMRegressor, got "
                         f"{type(est).__name__}") from exc

@@ -139,8 +139,8 @@ class _Arrays:
 # --- export -----------------------------------------------------------------------------------
 
 def _export(obj):
-    from .layer import LSTMLayer
-    from .lstm import LSTM
+    from ..layer import LSTMLayer
+    from ..lstm import LSTM
 
     if isinstance(obj, LSTM):
         config = {"input_size": obj.input_size, "hidden_size": obj.hidden_size,
@@ -159,7 +159,7 @@ def _export(obj):
 def _is_regressor(obj):
     """Whether obj is an LSTMRegressor (which needs scikit-learn: without it, none exists)."""
     try:
-        from .regressor import LSTMRegressor
+        from ..regressor import LSTMRegressor
     except ImportError:
         return False
     return isinstance(obj, LSTMRegressor)
@@ -208,7 +208,7 @@ def _jsonable(value):
 # --- import -----------------------------------------------------------------------------------
 
 def _load_lstm(config, arrays):
-    from .lstm import LSTM
+    from ..lstm import LSTM
 
     state = np.random.get_state()  # the constructor draws the seed's weights: keep the global RNG
     try:
@@ -227,7 +227,7 @@ def _load_lstm(config, arrays):
 
 
 def _build_layer(config):
-    from .layer import LSTMLayer
+    from ..layer import LSTMLayer
 
     return LSTMLayer(config["input_size"], config["hidden_size"], config["num_layers"],
                      bidirectional=config["bidirectional"], batch_first=config["batch_first"],
@@ -254,8 +254,8 @@ def _load_layer(config, arrays):
 
 
 def _load_regressor(config, arrays):
-    from .regressor import LSTMRegressor
-    from .training import Dense
+    from ..regressor import LSTMRegressor
+    from ..training import Dense
 
     est = LSTMRegressor(**config["params"])
     fitted = config["fitted"]

@@ -14,8 +14,8 @@ import os
 
 import numpy as np
 
-from ._names import suffix
-from .io import _is_regressor
+from .._names import suffix
+from .npz import _is_regressor
 
 __all__ = ["to_onnx", "from_onnx", "OPSET"]
 
@@ -59,7 +59,7 @@ def to_onnx(obj, path=None, *, state_inputs=False):
     onnx.ModelProto
     """
     onnx = _onnx()
-    from .layer import LSTMLayer
+    from ..layer import LSTMLayer
 
     if isinstance(obj, LSTMLayer):
         model = _export_layer(onnx, obj, bool(state_inputs))
@@ -255,7 +255,7 @@ def from_onnx(model_or_path, return_state=False):
     onnx = _onnx()
     from onnx import numpy_helper
 
-    from .layer import LSTMLayer
+    from ..layer import LSTMLayer
 
     if isinstance(model_or_path, onnx.ModelProto):
         model = model_or_path
