@@ -6,8 +6,8 @@ rules (:mod:`fastlstm.benchmark`: every side in this process, fastlstm and torch
 median over repeats of the per-call time of a block of calls). Every side's output is checked
 against fastlstm's before anything is timed. Nothing here asserts on time.
 
-``cli.py`` wires it in with ``bench_cli.add_parser(sub)`` and, for ``args.command == "bench"``,
-``return bench_cli.run(args)``.
+``add_parser(sub)`` registers it with the command's parser (``fastlstm.cli``), ``run(args)``
+does the work.
 """
 
 from __future__ import annotations
