@@ -184,29 +184,24 @@ def main(argv=None):
         import torch  # noqa: F401
     except ImportError:
         sides.remove("torch")
-    if args.mode in ("both", "isolated"):
+    def collect(run):
+        """Times of every side over the repeats (Keras once: it is slow), from run(side)."""
         fit = {k: [] for k in ("fastlstm", "torch", "keras")}
         pred = {k: [] for k in ("fastlstm", "torch", "keras")}
         for rep in range(args.repeats):
             for side in sides:
                 if side == "keras" and rep:
                     continue
-                f, q = _isolated(side, args)
+                f, q = run(side)
                 fit[side] += f
                 pred[side] += q
-        _table("Each side in its own fresh process:", fit, pred)
-    if args.mode in ("both", "together"):
-        fit = {k: [] for k in ("fastlstm", "torch", "keras")}
-        pred = {k: [] for k in ("fastlstm", "torch", "keras")}
-        for rep in range(args.repeats):
-            for side in sides:
-                if side == "keras" and rep:
-                    continue
-                f, q = run_side(side, X, y, args.epochs, args.threads, 1)
-                fit[side] += f
-                pred[side] += q
-        _table("All sides alternating in one process:", fit, pred)
+        return fit, pred
 
+    if args.mode in ("both", "isolated"):
+        _table("Each side in its own fresh process:", *collect(lambda s: _isolated(s, args)))
+    if args.mode in ("both", "together"):
+        _table("All sides alternating in one process:", *collect(
+            lambda s: run_side(s, X, y, args.epochs, args.threads, 1)))
 
 if __name__ == "__main__":
     main()

@@ -364,6 +364,32 @@ static void FL_FN(optimizer_step)(FL_FN(fl_optimizer) *o, const FL_FN(fl_model) 
     for (int j = 0; j < 2; j++) FL_FN(update)(o, p[j], g[j], ma[j], va[j], n[j]);
 }
 
+/* The sequence call of layer l, direction d over a batch of B rows in training: weights,
+ * cell, dims and the forward buffers it kept (forward writes them, backward reads them back);
+ * inp is the layer's input (T, B, in). */
+typedef struct {
+    FL_FN(fl_weights) wt;
+    fl_cell c;
+    fl_dims dm;
+    FL_FN(fl_fwd_bufs) f;
+} FL_FN(train_call);
+
+static FL_FN(train_call) FL_FN(train_call_of)(const FL_FN(fl_model) *m, const FL_FN(train_ws) *w,
+                                              int l, int d, int T, int B, const real *inp)
+{
+    const int H = m->dims.H, DH = m->dims.D * H, k = l * m->dims.D + d;
+    const int in = FL_FN(layer_in)(&m->dims, l);
+    FL_FN(train_call) tc;
+    tc.wt = FL_FN(layer_weights)(m, l, d, w->bias + (long long)k * 4 * H, w->packed[k]);
+    tc.c = FL_FN(layer_cell)(&m->dims, d);
+    tc.dm.T = T; tc.dm.B = B; tc.dm.I = in; tc.dm.H = H;
+    tc.f.hidden = w->out[l] + d * H; tc.f.ld_hidden = DH;
+    tc.f.cell = w->cell[k]; tc.f.gates = w->gates[k]; tc.f.c_last = NULL;
+    tc.f.x = inp; tc.f.ld_x = in;
+    tc.f.h0 = NULL; tc.f.c0 = NULL;
+    return tc;
+}
+
 /* Forward, loss, backward of one batch of B rows (already gathered into w->x_tb, w->y_b), the
  * gradients into grad_params / grad_head; *loss receives the batch's loss. */
 static fl_status FL_FN(train_batch)(const fl_exec *ex, int *team, const FL_FN(fl_model) *m,
@@ -376,16 +402,9 @@ static fl_status FL_FN(train_batch)(const fl_exec *ex, int *team, const FL_FN(fl
     /* The layers, training: gates, cell states and outputs kept. */
     const real *inp = w->x_tb;
     for (int l = 0; l < L; l++) {
-        const int in = FL_FN(layer_in)(&m->dims, l);
         for (int d = 0; d < D; d++) {
-            const int k = l * D + d;
-            const FL_FN(fl_weights) wt = FL_FN(layer_weights)(m, l, d, w->bias + (long long)k * G,
-                                                              w->packed[k]);
-            const fl_cell c = FL_FN(layer_cell)(&m->dims, d);
-            const fl_dims dm = {T, B, in, H};
-            const FL_FN(fl_fwd_bufs) f = {w->out[l] + d * H, DH, w->cell[k], w->gates[k], NULL,
-                                          inp, in, NULL, NULL};
-            st = FL_FN(run_forward)(ex, team, &dm, &c, &wt, &f);
+            const FL_FN(train_call) tc = FL_FN(train_call_of)(m, w, l, d, T, B, inp);
+            st = FL_FN(run_forward)(ex, team, &tc.dm, &tc.c, &tc.wt, &tc.f);
             if (st != FL_OK) return st;
         }
         inp = w->out[l];
@@ -424,12 +443,7 @@ static fl_status FL_FN(train_batch)(const fl_exec *ex, int *team, const FL_FN(fl
         for (int d = 0; d < D; d++) {
             const int k = l * D + d;
             const long long *off = m->offsets + 4LL * k;
-            const FL_FN(fl_weights) wt = FL_FN(layer_weights)(m, l, d, w->bias + (long long)k * G,
-                                                              w->packed[k]);
-            const fl_cell c = FL_FN(layer_cell)(&m->dims, d);
-            const fl_dims dm = {T, B, in, H};
-            const FL_FN(fl_fwd_bufs) f = {w->out[l] + d * H, DH, w->cell[k], w->gates[k], NULL,
-                                          lin, in, NULL, NULL};
+            const FL_FN(train_call) tc = FL_FN(train_call_of)(m, w, l, d, T, B, lin);
             FL_FN(fl_bwd_bufs) bw;
             memset(&bw, 0, sizeof bw);
             bw.dx = d_in; bw.ld_dx = in; bw.dx_accumulate = d > 0;
@@ -443,7 +457,7 @@ static fl_status FL_FN(train_batch)(const fl_exec *ex, int *team, const FL_FN(fl
             fl_stats s = {1, 0};
             fl_exec e = *ex;
             e.stats = &s;
-            st = FL_FN(fl_seq_backward)(&e, &dm, &c, &wt, &f, &bw);
+            st = FL_FN(fl_seq_backward)(&e, &tc.dm, &tc.c, &tc.wt, &tc.f, &bw);
             if (s.team > *team) *team = s.team;
             if (st != FL_OK) return st;
             /* Both biases enter as their sum; a model with one bias holds b_hh at 0. */
