@@ -99,6 +99,24 @@ typedef struct {
     int T, B, I, H;
 } fl_dims;
 
+/* The steps of a call when sequences differ in length or restart (fl_fwd_bufs.steps; NULL: B
+ * rows at every step, no restart). The rows are ordered by length, longest first, and every
+ * buffer indexed by step holds step t's rows one after another: batch_sizes[t] rows
+ * (non-increasing in t, at most B, 0 allowed) from row offset sum_{t' < t} batch_sizes[t']
+ * (PyTorch's PackedSequence layout; the rows of a padded (T, B) call are the case of all B).
+ * Row r of a step takes its state from the step processed before it when r < that step's rows,
+ * else from the initial state h_init, c_init (zeros if NULL): so the reverse direction starts
+ * each sequence at its own last step. reset (one byte per row of that layout, or NULL): where
+ * not 0, the row takes the initial state before that step, whatever came before. carried: at
+ * the first step processed, rows r < carried take h0, c0 (the state carried in, which a call
+ * over a later chunk of steps gets from the one before) and the others the initial state;
+ * B for a whole sequence. */
+typedef struct {
+    const int *batch_sizes;        /* (T) or NULL: B at every step */
+    const unsigned char *reset;    /* (rows) or NULL */
+    int carried;
+} fl_steps;
+
 /* The cell of one layer and direction: direction, sigmoid, activation and ONNX's extras
  *   i = sig(.. + p_i c_{t-1}),  f = sig(.. + p_f c_{t-1})  (or 1 - i with input_forget),
  *   o = sig(.. + p_o c_t),  every activation's argument clipped to [-clip, clip] if clip > 0

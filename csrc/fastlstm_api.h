@@ -29,9 +29,16 @@ typedef struct {
     const real *x; int ld_x;      /* (T, B, I) rows ld_x apart */
     const real *h0;               /* (B, H) or NULL (zeros) */
     const real *c0;               /* (B, H) or NULL (zeros) */
+    const fl_steps *steps;        /* NULL: B rows at every step, or fastlstm.h's fl_steps */
+    const real *h_init, *c_init;  /* (B, H) or NULL (zeros): restarts, with steps only */
 } FL_FN(fl_fwd_bufs);
 
-/* What backward writes. Outputs are overwritten, except dx with dx_accumulate = 1 (dx += ..,
+/* With f->steps, backward reads the forward's kept buffers in its layout (rows of steps), and
+ * dh_last, dc_last are each row's gradients at its own last step; dh0, dc0 sum every use of
+ * the initial state (a first step, a restart); it needs carried = B, h_init = h0, c_init = c0
+ * (a training forward is one call).
+ *
+ * What backward writes. Outputs are overwritten, except dx with dx_accumulate = 1 (dx += ..,
  * for the second direction of a bidirectional layer). dx, dh0, dc0, d_peephole may be NULL
  * (d_peephole is required when the weights have peepholes); dy, dh_last, dc_last may be NULL
  * (zeros). d_gates (T, B, G) and scratch (fl_bwd_scratch_size values) are scratch. */
@@ -48,6 +55,7 @@ typedef struct {
     const real *dy; int ld_dy;    /* (T, B, H) rows ld_dy apart, or NULL */
     const real *dh_last;          /* (B, H) or NULL: gradient of the final hidden state */
     const real *dc_last;          /* (B, H) or NULL: gradient of the final cell state */
+    real *h_prev_rows;            /* (rows, H) scratch, with f->steps only: each row's h_{t-1} */
 } FL_FN(fl_bwd_bufs);
 
 /* Values of `packed` for an ISA path (-1 for a path this build lacks). */

@@ -124,6 +124,123 @@ static fl_status k_pack_weights(real *packed, const FL_FN(fl_weights) *w, int I,
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Steps: where each step's rows lie (fl_steps)                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    const int *bs;              /* rows per step, or NULL: B */
+    const unsigned char *reset; /* per row of the layout, or NULL */
+    int T, B, carried, rev;
+    long long total;            /* rows over all steps */
+} steps_view;
+
+/* The view of a call's steps; 0 when fl_steps is inconsistent (batch sizes rising, above B or
+ * negative, carried outside [0, B]). */
+static int steps_view_of(steps_view *v, const fl_steps *st, int T, int B, int rev)
+{
+    v->bs = st ? st->batch_sizes : NULL;
+    v->reset = st ? st->reset : NULL;
+    v->T = T; v->B = B; v->rev = rev;
+    v->carried = st ? st->carried : B;
+    v->total = (long long)T * B;
+    if (v->carried < 0 || v->carried > B) return 0;
+    if (v->bs) {
+        v->total = 0;
+        for (int t = 0; t < T; t++) {
+            if (v->bs[t] < 0 || v->bs[t] > (t ? v->bs[t - 1] : B)) return 0;
+            v->total += v->bs[t];
+        }
+    }
+    return 1;
+}
+
+FL_INLINE int rows_at(const steps_view *v, int t) { return v->bs ? v->bs[t] : v->B; }
+
+/* Step s of the processing order (s = 0 is the first step processed: t = 0, or T - 1 for the
+ * reverse direction): its time, rows and first row, and those of the step processed before it
+ * (at s = 0, the carried rows and no offset). */
+typedef struct {
+    int s, t, n, n_before;
+    long long off, off_before;
+} step_pos;
+
+static void step_fill_before(const steps_view *v, step_pos *p)
+{
+    if (p->s == 0) {
+        p->n_before = v->carried;
+        p->off_before = -1;
+        return;
+    }
+    const int tb = v->rev ? p->t + 1 : p->t - 1;
+    p->n_before = rows_at(v, tb);
+    p->off_before = v->rev ? p->off + p->n : p->off - p->n_before;
+}
+
+static step_pos step_first(const steps_view *v)
+{
+    step_pos p;
+    p.s = 0;
+    p.t = v->rev ? v->T - 1 : 0;
+    p.n = rows_at(v, p.t);
+    p.off = v->rev ? v->total - p.n : 0;
+    step_fill_before(v, &p);
+    return p;
+}
+
+static step_pos step_last(const steps_view *v)
+{
+    step_pos p;
+    p.s = v->T - 1;
+    p.t = v->rev ? 0 : v->T - 1;
+    p.n = rows_at(v, p.t);
+    p.off = v->rev ? 0 : v->total - p.n;
+    step_fill_before(v, &p);
+    return p;
+}
+
+static step_pos step_next(const steps_view *v, const step_pos *q)
+{
+    step_pos p;
+    p.s = q->s + 1;
+    p.t = v->rev ? q->t - 1 : q->t + 1;
+    p.n = rows_at(v, p.t);
+    p.off = v->rev ? q->off - p.n : q->off + q->n;
+    p.n_before = q->n;
+    p.off_before = q->off;
+    return p;
+}
+
+static step_pos step_prev(const steps_view *v, const step_pos *q)
+{
+    step_pos p;
+    p.s = q->s - 1;
+    p.t = v->rev ? q->t + 1 : q->t - 1;
+    p.n = q->n_before;
+    p.off = q->off_before;
+    step_fill_before(v, &p);
+    return p;
+}
+
+/* Whether row r of the step at p takes the initial state (h_init, c_init) rather than the state
+ * of the step processed before it. */
+FL_INLINE int from_init(const steps_view *v, const step_pos *p, int r)
+{
+    return r >= p->n_before || (v->reset && v->reset[p->off + r]);
+}
+
+/* The rows a sequence runs (with batch sizes non-increasing: the steps with more than r rows). */
+static int row_length(const steps_view *v, int r)
+{
+    if (!v->bs) return v->T;
+    int lo = 0, hi = v->T; /* the first t with bs[t] <= r */
+    while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if (v->bs[mid] > r) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Threads                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -132,10 +249,10 @@ typedef struct {
     int split;   /* FL_SPLIT_BATCH, FL_SPLIT_UNITS or FL_SPLIT_SERIAL for the recurrence */
 } plan;
 
-static plan make_plan(const fl_exec *ex, const fl_dims *d, int unit_blocks)
+static plan make_plan(const fl_exec *ex, const fl_dims *d, long long rows, int unit_blocks)
 {
     plan p;
-    const long long macs = (long long)d->T * d->B * 4 * d->H * ((long long)d->I + d->H);
+    const long long macs = rows * 4 * d->H * ((long long)d->I + d->H);
     p.threads = ex->threads < 1 ? 1 : ex->threads;
 #ifndef _OPENMP
     p.threads = 1;
@@ -170,11 +287,24 @@ FL_INLINE int team_id(void)
 }
 
 /* The rows and the unit blocks (of `unit` units) one thread works on in the recurrence. */
-static void recurrence_share(const plan *p, int tid, int B, int nblocks, int *r0, int *r1,
-                             int *b0, int *b1)
+static void recurrence_share(const plan *p, const steps_view *v, int tid, int B, int nblocks,
+                             int *r0, int *r1, int *b0, int *b1)
 {
     *r0 = 0; *r1 = B; *b0 = 0; *b1 = nblocks;
-    if (p->split == FL_SPLIT_BATCH) {
+    if (p->split == FL_SPLIT_BATCH && v->bs) {
+        /* rows of different lengths: equal shares of the rows' steps, not of the rows */
+        long long acc = 0;
+        const long long lo = v->total * tid / p->threads, hi = v->total * (tid + 1) / p->threads;
+        *r0 = *r1 = -1;
+        for (int r = 0; r < B; r++) {
+            if (*r0 < 0 && acc >= lo) *r0 = r;
+            if (*r1 < 0 && acc >= hi && tid + 1 < p->threads) *r1 = r;
+            acc += row_length(v, r);
+        }
+        if (*r0 < 0) *r0 = B;
+        if (*r1 < 0) *r1 = B;
+        if (*r1 < *r0) *r1 = *r0;
+    } else if (p->split == FL_SPLIT_BATCH) {
         split_range(B, 1, p->threads, tid, r0, r1);
     } else if (p->split == FL_SPLIT_UNITS) {
         split_range(nblocks, 1, p->threads, tid, b0, b1);
@@ -272,26 +402,51 @@ static void fwd_step(int r0, int r1, int b0, int b1, int H, const real *uf, cons
     }
 }
 
+/* One forward step for rows [lo, hi) of the step at p, each run of rows on its own state:
+ * the step processed before (h_prev, c_prev) or the initial state (h_init, c_init). */
+static void fwd_rows(const steps_view *v, const step_pos *p, int lo, int hi, int b0, int b1,
+                     int H, const real *uf, const real *h_prev, long long ld_prev,
+                     const real *c_prev, const real *h_init, const real *c_init, real *g_t,
+                     real *c_t, real *h_t, long long ld_h, int keep, const cellcfg *cf)
+{
+    for (int r = lo; r < hi;) {
+        const int init = from_init(v, p, r);
+        int e = r + 1;
+        while (e < hi && from_init(v, p, e) == init) e++;
+        if (init)
+            fwd_step(r, e, b0, b1, H, uf, h_init, H, g_t, c_init, c_t, h_t, ld_h, keep, cf);
+        else
+            fwd_step(r, e, b0, b1, H, uf, h_prev, ld_prev, g_t, c_prev, c_t, h_t, ld_h, keep, cf);
+        r = e;
+    }
+}
+
 static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
                                const FL_FN(fl_weights) *w, const FL_FN(fl_fwd_bufs) *f)
 {
     const int T = d->T, B = d->B, I = d->I, H = d->H, G = 4 * H;
+    steps_view v;
     if (T < 0 || B < 0 || I < 1 || H < 1 || !f || !w || !cell || f->ld_hidden < H ||
         f->ld_x < I || !f->hidden || !f->gates || !f->x || !w->packed || !w->bias ||
-        (f->cell == NULL && f->c_last == NULL))
+        (f->cell == NULL && f->c_last == NULL) || !steps_view_of(&v, f->steps, T, B, cell->reverse))
         return FL_ERR_ARG;
     if (T == 0 || B == 0) return FL_OK;
     const packed_layout l = packed_layout_of(I, H);
     const cellcfg cf = cellcfg_make(cell, w->peephole, H);
     const int nub = (int)panels_of(H, FL_VL);
-    const plan pl = make_plan(ex, d, nub);
+    const plan pl = make_plan(ex, d, v.total, nub);
     const int keep = f->cell != NULL;
-    const long long step_h = (long long)B * f->ld_hidden, step_c = (long long)B * H;
-    const long long step_g = (long long)B * G;
-    const gemm_args proj = {T * B, G, I, f->x, f->ld_x, 0, w->packed + l.wx, (long long)I * FL_NR,
-                            f->gates, G, C_BIAS, w->bias};
+    const long long ld_h = f->ld_hidden;
+    const int n_max = rows_at(&v, 0); /* rows [n_max, B) run no step */
+    const real *h_init = f->steps ? f->h_init : f->h0, *c_init = f->steps ? f->c_init : f->c0;
+    const gemm_args proj = {(int)v.total, G, I, f->x, f->ld_x, 0, w->packed + l.wx,
+                            (long long)I * FL_NR, f->gates, G, C_BIAS, w->bias};
     double t_start;
     stats_begin(ex, pl.threads, &t_start);
+    if (!keep && f->c_last != f->c0) /* rows that run no step end in the state they carry */
+        for (int r = n_max; r < B; r++)
+            for (int u = 0; u < H; u++)
+                f->c_last[(long long)r * H + u] = f->c0 ? f->c0[(long long)r * H + u] : 0;
 
 #ifdef _OPENMP
 #pragma omp parallel num_threads(pl.threads) if (pl.threads > 1)
@@ -299,37 +454,48 @@ static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cel
     {
         const int tid = team_id();
         /* 1. The input projection of every step at once. */
-        gemm_part(&proj, pl.threads, tid);
+        if (v.total > 0) gemm_part(&proj, pl.threads, tid);
         FL_BARRIER();
         /* 2. The recurrence. */
         int r0, r1, b0, b1;
-        recurrence_share(&pl, tid, B, nub, &r0, &r1, &b0, &b1);
+        recurrence_share(&pl, &v, tid, B, nub, &r0, &r1, &b0, &b1);
+        step_pos p = step_first(&v);
         for (int s = 0; s < T; s++) {
-            const int t = cell->reverse ? T - 1 - s : s;
-            const int tp = cell->reverse ? t + 1 : t - 1; /* the step whose state feeds t */
-            const real *h_prev = s == 0 ? f->h0 : f->hidden + tp * step_h;
-            const long long ld_prev = s == 0 ? H : f->ld_hidden;
+            if (s) p = step_next(&v, &p);
+            const real *h_prev = s == 0 ? f->h0 : f->hidden + p.off_before * ld_h;
+            const long long ld_prev = s == 0 ? H : ld_h;
             const real *c_prev;
             real *c_t;
             if (keep) {
-                c_prev = s == 0 ? f->c0 : f->cell + tp * step_c;
-                c_t = f->cell + t * step_c;
+                c_prev = s == 0 ? f->c0 : f->cell + p.off_before * H;
+                c_t = f->cell + p.off * H;
             } else {
                 c_prev = s == 0 ? f->c0 : f->c_last; /* in place: each element reads itself */
                 c_t = f->c_last;
             }
-            if (r0 < r1)
-                fwd_step(r0, r1, b0, b1, H, w->packed + l.uf, h_prev, ld_prev, f->gates + t * step_g,
-                         c_prev, c_t, f->hidden + t * step_h, f->ld_hidden, keep, &cf);
+            const int hi = r1 < p.n ? r1 : p.n;
+            if (r0 < hi)
+                fwd_rows(&v, &p, r0, hi, b0, b1, H, w->packed + l.uf, h_prev, ld_prev, c_prev,
+                         h_init, c_init, f->gates + p.off * G, c_t, f->hidden + p.off * ld_h,
+                         ld_h, keep, &cf);
             if (pl.split == FL_SPLIT_UNITS) {
                 FL_BARRIER();
             }
         }
     }
     stats_end(ex, t_start);
-    if (keep && f->c_last) {
-        const int t_last = cell->reverse ? 0 : T - 1;
-        memcpy(f->c_last, f->cell + t_last * step_c, sizeof(real) * (size_t)step_c);
+    if (keep && f->c_last) { /* each row's cell state at the last step it ran */
+        step_pos p = step_first(&v);
+        for (int s = 0; s < T; s++) {
+            if (s) p = step_next(&v, &p);
+            const int n_after = s + 1 < T ? rows_at(&v, v.rev ? p.t - 1 : p.t + 1) : 0;
+            for (int r = n_after; r < p.n; r++)
+                memcpy(f->c_last + (long long)r * H, f->cell + (p.off + r) * H,
+                       sizeof(real) * (size_t)H);
+        }
+        for (int r = n_max; r < B; r++)
+            for (int u = 0; u < H; u++)
+                f->c_last[(long long)r * H + u] = f->c0 ? f->c0[(long long)r * H + u] : 0;
     }
     return FL_OK;
 }
@@ -410,27 +576,56 @@ static void transpose_rows(real *dst, long long ld_dst, const real *src, long lo
     }
 }
 
+/* bwd_gates for rows [lo, hi) of the step at p, each run of rows with its c_{t-1}: the step
+ * processed before (c_prev) or the initial state (c_init). */
+static void bwd_rows(const steps_view *v, const step_pos *p, int lo, int hi, int u0, int u1,
+                     int H, const real *dh, const real *dy_t, long long ld_dy, const real *g_t,
+                     const real *c_t, const real *c_prev, const real *c_init, real *dc,
+                     real *dg_t, const cellcfg *cf)
+{
+    for (int r = lo; r < hi;) {
+        const int init = from_init(v, p, r);
+        int e = r + 1;
+        while (e < hi && from_init(v, p, e) == init) e++;
+        bwd_gates(r, e, u0, u1, H, dh, dy_t, ld_dy, g_t, c_t, init ? c_init : c_prev, dc, dg_t, cf);
+        r = e;
+    }
+}
+
+/* Row r's h_{t-1} or c_{t-1} at the step at p (NULL: zeros): the step processed before, or the
+ * initial state (init, rows H apart). */
+FL_INLINE const real *prev_row(const steps_view *v, const step_pos *p, int r, const real *before,
+                               long long ld_before, const real *init, int H)
+{
+    if (from_init(v, p, r) || p->s == 0) return init ? init + (long long)r * H : NULL;
+    return before + (p->off_before + r) * ld_before;
+}
+
 static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
                                 const FL_FN(fl_weights) *w, const FL_FN(fl_fwd_bufs) *f,
                                 const FL_FN(fl_bwd_bufs) *b)
 {
     const int T = d->T, B = d->B, I = d->I, H = d->H, G = 4 * H;
+    steps_view v;
     if (T < 1 || B < 1 || I < 1 || H < 1 || !f || !b || !w || !cell || !w->packed ||
         f->ld_hidden < H || f->ld_x < I || !f->hidden || !f->cell || !f->gates || !f->x ||
         !b->dw_ih || !b->dw_hh || !b->dbias || !b->d_gates || !b->scratch ||
         b->ld_dw_ih < I || b->ld_dw_hh < H || (b->dx && b->ld_dx < I) ||
-        (b->dy && b->ld_dy < H) || (w->peephole && !b->d_peephole))
+        (b->dy && b->ld_dy < H) || (w->peephole && !b->d_peephole) ||
+        !steps_view_of(&v, f->steps, T, B, cell->reverse))
+        return FL_ERR_ARG;
+    if (f->steps && (v.carried != B || f->h_init != f->h0 || f->c_init != f->c0 ||
+                     !b->h_prev_rows))
         return FL_ERR_ARG;
     const packed_layout l = packed_layout_of(I, H);
     const cellcfg cf = cellcfg_make(cell, w->peephole, H);
     const int np_h = (int)panels_of(H, FL_NR);          /* unit panels of dh = dG W_hh */
-    const plan pl = make_plan(ex, d, np_h);
+    const plan pl = make_plan(ex, d, v.total, np_h);
     const bwd_scratch sc = bwd_scratch_of(b->scratch, d);
-    const long long step_h = (long long)B * f->ld_hidden, step_c = (long long)B * H;
-    const long long step_g = (long long)B * G, rows = (long long)T * B;
+    const long long ld_h = f->ld_hidden, rows = v.total;
     const long long dg_stride = rows * FL_NR;            /* panel stride of packed dG */
     const int np_g = (int)panels_of(G, FL_NR);
-    const int rev = cell->reverse;
+    const int n_max = rows_at(&v, 0);                    /* rows [n_max, B) run no step */
     double t_start;
     stats_begin(ex, pl.threads, &t_start);
 
@@ -440,58 +635,93 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
     {
         const int tid = team_id();
         int r0, r1, q0, q1;
-        recurrence_share(&pl, tid, B, np_h, &r0, &r1, &q0, &q1);
+        recurrence_share(&pl, &v, tid, B, np_h, &r0, &r1, &q0, &q1);
         const int u0 = q0 * FL_NR < H ? q0 * FL_NR : H, u1 = q1 * FL_NR < H ? q1 * FL_NR : H;
-        const gemm_args dh_prod_base = {0, H, G, NULL, G, 0, w->packed + l.ub, (long long)G * FL_NR,
-                                        NULL, H, C_ZERO, NULL};
-        /* 1. The recurrence, from the last step processed forward to the first. */
+        gemm_args dh_prod = {0, H, G, NULL, G, 0, w->packed + l.ub, (long long)G * FL_NR,
+                             sc.dh, H, C_ZERO, NULL};
+        /* 1. The recurrence, from the last step processed forward to the first. dh0, dc0
+         * gather every use of the initial state: a row's first step and its restarts. */
         for (int r = r0; r < r1; r++) {
             const long long o = (long long)r * H;
             for (int u = u0; u < u1; u++) {
                 sc.dh[o + u] = b->dh_last ? b->dh_last[o + u] : 0;
                 sc.dc[o + u] = b->dc_last ? b->dc_last[o + u] : 0;
+                if (b->dh0) b->dh0[o + u] = 0;
+                if (b->dc0) b->dc0[o + u] = 0;
             }
         }
-        int t_next = -1; /* the step processed before this one */
+        step_pos p = step_last(&v), nx = p;
         for (int s = T - 1; s >= 0; s--) {
-            const int t = rev ? T - 1 - s : s;
-            const int tp = rev ? t + 1 : t - 1;
-            if (t_next >= 0) {
-                /* dh_t = dG_{t_next} W_hh for my rows and units (everyone's dG_{t_next} done) */
+            if (s < T - 1) {
+                nx = p;
+                p = step_prev(&v, &nx);
+                /* dh_t = dG_{next} W_hh for my rows and units (everyone's dG_{next} is done);
+                 * rows of the next step fed by the initial state hand theirs to dh0, dc0. */
                 if (pl.split == FL_SPLIT_UNITS) {
-                FL_BARRIER();
+                    FL_BARRIER();
+                }
+                const int hi = r1 < nx.n ? r1 : nx.n;
+                dh_prod.m = nx.n;
+                dh_prod.a = b->d_gates + nx.off * G;
+                gemm_block(&dh_prod, r0, hi, q0, q1);
+                for (int r = r0; r < hi; r++) {
+                    if (!from_init(&v, &nx, r)) continue;
+                    const long long o = (long long)r * H;
+                    for (int u = u0; u < u1; u++) {
+                        if (b->dh0) b->dh0[o + u] += sc.dh[o + u];
+                        if (b->dc0) b->dc0[o + u] += sc.dc[o + u];
+                        sc.dh[o + u] = 0;
+                        sc.dc[o + u] = 0;
+                    }
+                }
             }
-                gemm_args g = dh_prod_base;
-                g.m = B;
-                g.a = b->d_gates + t_next * step_g;
-                g.c = sc.dh;
-                gemm_block(&g, r0, r1, q0, q1);
-            }
-            bwd_gates(r0, r1, u0, u1, H, sc.dh, b->dy ? b->dy + t * (long long)B * b->ld_dy : NULL,
-                      b->ld_dy, f->gates + t * step_g, f->cell + t * step_c,
-                      s == 0 ? f->c0 : f->cell + tp * step_c, sc.dc, b->d_gates + t * step_g, &cf);
-            t_next = t;
+            const int hi = r1 < p.n ? r1 : p.n;
+            if (r0 < hi)
+                bwd_rows(&v, &p, r0, hi, u0, u1, H, sc.dh,
+                         b->dy ? b->dy + p.off * b->ld_dy : NULL, b->ld_dy, f->gates + p.off * G,
+                         f->cell + p.off * H, s == 0 ? f->c0 : f->cell + p.off_before * H, f->c0,
+                         sc.dc, b->d_gates + p.off * G, &cf);
         }
         FL_BARRIER();
-        if (b->dh0) { /* dh0 = dG_first W_hh */
-            gemm_args g = dh_prod_base;
-            g.m = B;
-            g.a = b->d_gates + t_next * step_g;
-            g.c = b->dh0;
-            gemm_block(&g, r0, r1, q0, q1);
+        {   /* the first step processed: its rows' state is the initial one */
+            const int hi = r1 < p.n ? r1 : p.n;
+            if (b->dh0) {
+                dh_prod.m = p.n;
+                dh_prod.a = b->d_gates + p.off * G;
+                gemm_block(&dh_prod, r0, hi, q0, q1);
+            }
+            for (int r = r0; r < r1; r++) { /* rows that ran no step pass dh_last, dc_last on */
+                if (r >= hi && r < n_max) continue;
+                const long long o = (long long)r * H;
+                for (int u = u0; u < u1; u++) {
+                    if (b->dh0) b->dh0[o + u] += sc.dh[o + u];
+                    if (b->dc0) b->dc0[o + u] += sc.dc[o + u];
+                }
+            }
         }
-        if (b->dc0)
-            for (int r = r0; r < r1; r++)
-                for (int u = u0; u < u1; u++) b->dc0[(long long)r * H + u] = sc.dc[(long long)r * H + u];
 
-        /* 2. dG packed once for the weight gradients (panels split between threads). */
+        /* 2. dG packed once for the weight gradients (panels split between threads); with
+         * steps, each row's h_{t-1} gathered into rows beside dG's (units split). */
         int p0, p1;
         split_range(np_g, 1, pl.threads, tid, &p0, &p1);
         pack_panels(sc.dgp, b->d_gates, G, (int)rows, G, 0, FL_NR, p0, p1);
+        if (f->steps) {
+            int v0, v1;
+            split_range(H, FL_VL, pl.threads, tid, &v0, &v1);
+            step_pos q = step_first(&v);
+            for (int s = 0; s < T && v0 < v1; s++) {
+                if (s) q = step_next(&v, &q);
+                for (int r = 0; r < q.n; r++) {
+                    const real *src = prev_row(&v, &q, r, f->hidden, ld_h, f->h0, H);
+                    real *dst = b->h_prev_rows + (q.off + r) * H;
+                    for (int u = v0; u < v1; u++) dst[u] = src ? src[u] : 0;
+                }
+            }
+        }
         FL_BARRIER();
 
         /* 3. dX (rows split), db and the weight gradients (panels split). */
-        if (b->dx) {
+        if (b->dx && rows > 0) {
             int i0, i1;
             split_range((int)rows, FL_MR, pl.threads, tid, &i0, &i1);
             const int start = b->dx_accumulate ? C_LOAD : C_ZERO;
@@ -507,9 +737,9 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
         for (int q = p0; q < p1; q++) { /* db = the column sums of dG, from its panels */
             const real *panel = sc.dgp + q * dg_stride;
             vreal s0 = v_zero(), s1 = v_zero();
-            for (long long p = 0; p < rows; p++) {
-                s0 += v_load(panel + p * FL_NR);
-                s1 += v_load(panel + p * FL_NR + FL_VL);
+            for (long long r = 0; r < rows; r++) {
+                s0 += v_load(panel + r * FL_NR);
+                s1 += v_load(panel + r * FL_NR + FL_VL);
             }
             const int j0 = q * FL_NR, wq = G - j0 < FL_NR ? G - j0 : FL_NR;
             v_store_upto(b->dbias + j0, s0, wq < FL_VL ? wq : FL_VL);
@@ -520,12 +750,18 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
                                  C_ZERO, NULL};
             gemm_block(&g, 0, I, p0, p1);
         }
-        {   /* dW_hh^T (H, G) = sum_t h_{prev(t)}^T dG_t: the steps whose predecessor is a row
+        if (f->steps) { /* dW_hh^T (H, G) = H_prev^T dG on the gathered rows */
+            const gemm_args g = {H, G, (int)rows, b->h_prev_rows, H, 1, sc.dgp, dg_stride,
+                                 sc.dwt_h, G, C_ZERO, NULL};
+            gemm_block(&g, 0, H, p0, p1);
+        } else {
+            /* dW_hh^T (H, G) = sum_t h_{prev(t)}^T dG_t: the steps whose predecessor is a row
              * block of `hidden` form one product, the first processed step pairs with h0. */
-            const long long k_h = (long long)(T - 1) * B;
+            const long long k_h = (long long)(T - 1) * B, step_h = (long long)B * ld_h;
+            const int rev = cell->reverse;
             const real *h_from = rev ? f->hidden + step_h : f->hidden;
             const long long dg_from = rev ? 0 : B, dg_first = rev ? k_h : 0;
-            gemm_args g = {H, G, (int)k_h, h_from, f->ld_hidden, 1, sc.dgp + dg_from * FL_NR,
+            gemm_args g = {H, G, (int)k_h, h_from, ld_h, 1, sc.dgp + dg_from * FL_NR,
                            dg_stride, sc.dwt_h, G, C_ZERO, NULL};
             gemm_block(&g, 0, H, p0, p1);
             if (f->h0) {
@@ -543,16 +779,20 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
             for (int u = v0; u < v1; u += FL_VL) {
                 const int n = v1 - u < FL_VL ? v1 - u : FL_VL;
                 vreal si = v_zero(), sf = v_zero(), so = v_zero();
+                step_pos q = step_last(&v);
                 for (int s = T - 1; s >= 0; s--) {
-                    const int t = rev ? T - 1 - s : s, tp = rev ? t + 1 : t - 1;
-                    const real *cp = s == 0 ? f->c0 : f->cell + tp * step_c;
-                    for (int r = 0; r < B; r++) {
-                        const real *dg = b->d_gates + t * step_g + (long long)r * G;
-                        const vreal cpv = cp ? v_load_upto(cp + (long long)r * H + u, n) : v_zero();
+                    if (s < T - 1) {
+                        const step_pos nq = q;
+                        q = step_prev(&v, &nq);
+                    }
+                    for (int r = 0; r < q.n; r++) {
+                        const real *dg = b->d_gates + (q.off + r) * G;
+                        const real *cp = prev_row(&v, &q, r, f->cell, H, f->c0, H);
+                        const vreal cpv = cp ? v_load_upto(cp + u, n) : v_zero();
                         si += v_load_upto(dg + u, n) * cpv;
                         sf += v_load_upto(dg + H + u, n) * cpv;
                         so += v_load_upto(dg + 3 * H + u, n) *
-                              v_load_upto(f->cell + t * step_c + (long long)r * H + u, n);
+                              v_load_upto(f->cell + (q.off + r) * H + u, n);
                     }
                 }
                 v_store_upto(b->d_peephole + u, si, n);

@@ -387,6 +387,7 @@ static FL_FN(train_call) FL_FN(train_call_of)(const FL_FN(fl_model) *m, const FL
     tc.f.cell = w->cell[k]; tc.f.gates = w->gates[k]; tc.f.c_last = NULL;
     tc.f.x = inp; tc.f.ld_x = in;
     tc.f.h0 = NULL; tc.f.c0 = NULL;
+    tc.f.steps = NULL; tc.f.h_init = NULL; tc.f.c_init = NULL;
     return tc;
 }
 

@@ -518,16 +518,47 @@ def bwd_scratch_size(dtype, int T, int B, int I, int H, isa_code=None):
     return n
 
 
+cdef int64_t _steps_rows(const int[::1] batch_sizes, const unsigned char[::1] reset, int T,
+                        int B, int carried) except -1:
+    """The rows of a call's steps (fl_steps), every rule of the C side checked here first."""
+    cdef int64_t rows = <int64_t>T * B
+    cdef int t, prev = B
+    if carried < 0 or carried > B:
+        raise ValueError(f"internal: carried {carried} outside [0, {B}]")
+    if batch_sizes is not None:
+        if batch_sizes.shape[0] != T:
+            raise ValueError(f"internal: {batch_sizes.shape[0]} batch sizes for {T} steps")
+        rows = 0
+        for t in range(T):
+            if batch_sizes[t] < 0 or batch_sizes[t] > prev:
+                raise ValueError("internal: batch sizes must be non-increasing in [0, B]")
+            prev = batch_sizes[t]
+            rows += prev
+    if reset is not None and reset.shape[0] != rows:
+        raise ValueError(f"internal: reset holds {reset.shape[0]} rows, the steps {rows}")
+    return rows
+
+
 def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floating[::1] gates,
                 floating[::1] c_last, const floating[::1] packed, const floating[::1] x,
                 const floating[::1] h0, const floating[::1] c0, const floating[::1] bias,
                 int T, int B, int I, int H, bint reverse, int activation=0,
                 const floating[::1] peephole=None, double clip=0.0, bint input_forget=False,
-                int isa_code=-1, int threads=0, int split=0):
-    """fl_seq_forward on flat buffers (returns the call's team size and wall seconds): cell None = inference (then c_last is required); h0, c0,
-    peephole (3H, ONNX order i, o, f) may be None; packed from pack_weights for isa_code;
-    activation as ACTIVATIONS; clip > 0 and input_forget select the ONNX cell's extras."""
-    cdef int64_t G = 4 * <int64_t>H, rows = <int64_t>T * B
+                int isa_code=-1, int threads=0, int split=0,
+                const int[::1] batch_sizes=None, const unsigned char[::1] reset=None,
+                int carried=-1, const floating[::1] h_init=None,
+                const floating[::1] c_init=None):
+    """fl_seq_forward on flat buffers (returns the call's team size and wall seconds): cell
+    None = inference (then c_last is required); h0, c0, peephole (3H, ONNX order i, o, f) may be
+    None; packed from pack_weights for isa_code; activation as ACTIVATIONS; clip > 0 and
+    input_forget select the ONNX cell's extras. batch_sizes (T), reset (rows), carried (-1: B),
+    h_init, c_init: fl_steps (the rows of the steps one after another); without batch_sizes and
+    reset, the padded layout."""
+    cdef int64_t G = 4 * <int64_t>H, rows
+    cdef bint ragged = batch_sizes is not None or reset is not None
+    if carried < 0:
+        carried = B
+    rows = _steps_rows(batch_sizes, reset, T, B, carried)
     if isa_code < 0:
         isa_code = _isa
     _check_isa(isa_code)
@@ -547,13 +578,18 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
     _need(bias.shape[0], G, "bias")
     if cell is not None:
         _need(cell.shape[0], rows * H, "cell")
-    for buf, name in ((c_last, "c_last"), (h0, "h0"), (c0, "c0")):
+    for buf, name in ((c_last, "c_last"), (h0, "h0"), (c0, "c0"), (h_init, "h_init"),
+                      (c_init, "c_init")):
         if buf is not None:
             _need(buf.shape[0], B * <int64_t>H, name)
     if peephole is not None:
         _need(peephole.shape[0], 3 * <int64_t>H, "peephole")
-    if rows == 0:
-        return
+    if T == 0 or B == 0:
+        return 1, 0.0
+    cdef fl_steps steps
+    steps.batch_sizes = &batch_sizes[0] if batch_sizes is not None else NULL
+    steps.reset = &reset[0] if reset is not None else NULL
+    steps.carried = carried
     cdef fl_exec ex = _exec(isa_code, threads, split)
     cdef fl_stats stats
     ex.stats = &stats
@@ -571,6 +607,8 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
         f32.hidden = &hidden[0]; f32.ld_hidden = ld_hidden; f32.cell = _ptr(cell)
         f32.gates = &gates[0]; f32.c_last = _ptr(c_last); f32.x = &x[0]; f32.ld_x = I
         f32.h0 = _cptr(h0); f32.c0 = _cptr(c0)
+        f32.steps = &steps if ragged else NULL
+        f32.h_init = _cptr(h_init); f32.c_init = _cptr(c_init)
         with nogil:
             st = fl_seq_forward_f32(&ex, &d, &c, &w32, &f32)
     else:
@@ -579,6 +617,8 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
         f64.hidden = &hidden[0]; f64.ld_hidden = ld_hidden; f64.cell = _ptr(cell)
         f64.gates = &gates[0]; f64.c_last = _ptr(c_last); f64.x = &x[0]; f64.ld_x = I
         f64.h0 = _cptr(h0); f64.c0 = _cptr(c0)
+        f64.steps = &steps if ragged else NULL
+        f64.h_init = _cptr(h_init); f64.c_init = _cptr(c_init)
         with nogil:
             st = fl_seq_forward_f64(&ex, &d, &c, &w64, &f64)
     _check(st, "LSTMLayer.forward")
@@ -594,15 +634,24 @@ def seq_backward(floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floati
                  const floating[::1] cell, const floating[::1] gates,
                  const floating[::1] packed, int T, int B, int I, int H, bint reverse,
                  int activation=0, const floating[::1] peephole=None, double clip=0.0,
-                 bint input_forget=False, int isa_code=-1, int threads=0, int split=0):
+                 bint input_forget=False, int isa_code=-1, int threads=0, int split=0,
+                 const int[::1] batch_sizes=None, const unsigned char[::1] reset=None,
+                 floating[::1] h_prev_rows=None):
     """fl_seq_backward on flat buffers (dx, dh0, dc0, dy, dh_last, dc_last, h0, c0 may be
     None); the extras as in seq_forward, d_peephole (3H) required with peephole; packed as the
-    forward had it."""
-    cdef int64_t G = 4 * <int64_t>H, rows = <int64_t>T * B, BH = <int64_t>B * H
+    forward had it; batch_sizes, reset as the forward had them, with h_prev_rows (rows * H)
+    scratch."""
+    cdef int64_t G = 4 * <int64_t>H, rows, BH = <int64_t>B * H
+    cdef bint ragged = batch_sizes is not None or reset is not None
+    rows = _steps_rows(batch_sizes, reset, T, B, B)
+    if ragged:
+        if h_prev_rows is None:
+            raise ValueError("internal: seq_backward with steps needs h_prev_rows")
+        _need(h_prev_rows.shape[0], rows * H, "h_prev_rows")
     if isa_code < 0:
         isa_code = _isa
     _check_isa(isa_code)
-    if rows == 0 or I < 1 or H < 1:
+    if T < 1 or B < 1 or I < 1 or H < 1:
         raise ValueError("internal: seq_backward needs T, B, I, H >= 1")
     for buf, name in ((dw_ih, "dw_ih"), (dw_hh, "dw_hh"), (dbias, "dbias"), (d_gates, "d_gates"),
                       (scratch, "scratch"), (x, "x"), (hidden, "hidden"), (cell, "cell"),
@@ -640,6 +689,10 @@ def seq_backward(floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floati
     ex.stats = &stats
     cdef fl_dims d
     d.T = T; d.B = B; d.I = I; d.H = H
+    cdef fl_steps steps
+    steps.batch_sizes = &batch_sizes[0] if batch_sizes is not None else NULL
+    steps.reset = &reset[0] if reset is not None and rows > 0 else NULL
+    steps.carried = B
     cdef fl_cell c = _cell(reverse, FL_SIGMOID_EXACT, activation, clip, input_forget)
     cdef fl_weights_f32 w32
     cdef fl_weights_f64 w64
@@ -660,6 +713,9 @@ def seq_backward(floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floati
         b32.dbias = &dbias[0]; b32.d_peephole = _ptr(d_peephole); b32.d_gates = &d_gates[0]
         b32.scratch = &scratch[0]; b32.dy = _cptr(dy); b32.ld_dy = ld_dy
         b32.dh_last = _cptr(dh_last); b32.dc_last = _cptr(dc_last)
+        f32.steps = &steps if ragged else NULL
+        f32.h_init = f32.h0; f32.c_init = f32.c0
+        b32.h_prev_rows = _ptr(h_prev_rows)
         with nogil:
             st = fl_seq_backward_f32(&ex, &d, &c, &w32, &f32, &b32)
     else:
@@ -675,6 +731,9 @@ def seq_backward(floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floati
         b64.dbias = &dbias[0]; b64.d_peephole = _ptr(d_peephole); b64.d_gates = &d_gates[0]
         b64.scratch = &scratch[0]; b64.dy = _cptr(dy); b64.ld_dy = ld_dy
         b64.dh_last = _cptr(dh_last); b64.dc_last = _cptr(dc_last)
+        f64.steps = &steps if ragged else NULL
+        f64.h_init = f64.h0; f64.c_init = f64.c0
+        b64.h_prev_rows = _ptr(h_prev_rows)
         with nogil:
             st = fl_seq_backward_f64(&ex, &d, &c, &w64, &f64, &b64)
     _check(st, "LSTMLayer.backward")
@@ -1033,6 +1092,9 @@ cdef class StreamRunner:
                         f64.ld_x = self.dims[k].I
                         f64.h0 = <const double *>(self.h + (<size_t>src * L + k) * lbh)
                         f64.c0 = <const double *>(self.c + <size_t>k * lbh)
+                        f64.steps = NULL
+                        f64.h_init = NULL
+                        f64.c_init = NULL
                         st = fl_seq_forward_f64(&self.ex, &self.dims[k], &self.cells[k],
                                                 &self.w64[k], &f64)
                         inp = <const char *>f64.hidden
@@ -1046,6 +1108,9 @@ cdef class StreamRunner:
                         f32.ld_x = self.dims[k].I
                         f32.h0 = <const float *>(self.h + (<size_t>src * L + k) * lbh)
                         f32.c0 = <const float *>(self.c + <size_t>k * lbh)
+                        f32.steps = NULL
+                        f32.h_init = NULL
+                        f32.c_init = NULL
                         st = fl_seq_forward_f32(&self.ex, &self.dims[k], &self.cells[k],
                                                 &self.w32[k], &f32)
                         inp = <const char *>f32.hidden

@@ -33,6 +33,11 @@ cdef extern from "fastlstm.h" nogil:
     ctypedef struct fl_dims:
         int T, B, I, H
 
+    ctypedef struct fl_steps:
+        const int *batch_sizes
+        const unsigned char *reset
+        int carried
+
     ctypedef struct fl_cell:
         int reverse
         int sigmoid
@@ -88,6 +93,9 @@ cdef extern from "fastlstm.h" nogil:
         int ld_x
         const float *h0
         const float *c0
+        const fl_steps *steps
+        const float *h_init
+        const float *c_init
 
     ctypedef struct fl_fwd_bufs_f64:
         double *hidden
@@ -99,6 +107,9 @@ cdef extern from "fastlstm.h" nogil:
         int ld_x
         const double *h0
         const double *c0
+        const fl_steps *steps
+        const double *h_init
+        const double *c_init
 
     ctypedef struct fl_bwd_bufs_f32:
         float *dx
@@ -118,6 +129,7 @@ cdef extern from "fastlstm.h" nogil:
         int ld_dy
         const float *dh_last
         const float *dc_last
+        float *h_prev_rows
 
     ctypedef struct fl_bwd_bufs_f64:
         double *dx
@@ -137,6 +149,7 @@ cdef extern from "fastlstm.h" nogil:
         int ld_dy
         const double *dh_last
         const double *dc_last
+        double *h_prev_rows
 
     long long fl_packed_size_f32(int isa, int I, int H)
     long long fl_packed_size_f64(int isa, int I, int H)

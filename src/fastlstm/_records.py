@@ -33,10 +33,13 @@ class LayerRecord:
 
 @dataclass(frozen=True)
 class LayerForward:
-    """A whole ``LSTMLayer`` training forward: its layers, steps T and batch B."""
+    """A whole ``LSTMLayer`` training forward: its layers, steps T and batch B, and with
+    ``lengths`` or ``reset`` the plan of its rows (the records then hold the rows of the steps
+    one after another, longest sequences first, instead of (T, B, .))."""
     layers: Tuple[LayerRecord, ...]
     steps: int
     batch: int
+    plan: Any = None
 
 
 @dataclass(frozen=True)

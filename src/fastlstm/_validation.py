@@ -123,3 +123,36 @@ def as_sequence(value, name, features, dtype, min_len=1):
                          f"shape ({length}, {features}), got an array of shape "
                          f"{shape_str(arr.shape)}")
     return np.require(arr, requirements=["C", "A"])
+
+
+def check_lengths(value, steps, batch):
+    """``lengths`` of a batch: (batch,) integers in [0, steps], as int64."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"lengths could not be read as an array: {exc}") from exc
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"lengths must be integers, got {_describe(arr)}")
+    if arr.shape != (batch,):
+        raise ValueError(f"lengths: expected shape ({batch},) (one per sequence), got "
+                         f"{shape_str(arr.shape)}")
+    if batch and (arr.min() < 0 or arr.max() > steps):
+        raise ValueError(f"lengths: expected values in [0, {steps}] (the steps of x), got "
+                         f"{arr.min()} .. {arr.max()}")
+    return arr.astype(np.int64)
+
+
+def check_mask(value, name, shape, layout):
+    """A boolean mask of the given shape (booleans, or integers 0 and 1), as bool."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} could not be read as an array: {exc}") from exc
+    if arr.dtype.kind not in "biu":
+        raise TypeError(f"{name} must be booleans, got {_describe(arr)}")
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {shape_str(shape)} ({layout}), got "
+                         f"{shape_str(arr.shape)}")
+    if arr.dtype.kind != "b" and arr.size and not np.isin(arr, (0, 1)).all():
+        raise ValueError(f"{name}: expected booleans (or 0 and 1)")
+    return arr.astype(bool)

@@ -9,7 +9,8 @@ from . import _core
 from ._names import param_names, suffix
 from ._records import DirectionRecord, LayerForward, LayerRecord
 from ._governor import TeamGovernor as _TeamGovernor
-from ._validation import check_positive_int, resolve_dtype, shape_str, to_array
+from ._validation import (check_lengths, check_mask, check_positive_int, resolve_dtype,
+                          shape_str, to_array)
 
 __all__ = ["LSTMLayer", "LSTMStream"]
 
@@ -247,13 +248,22 @@ class LSTMLayer:
         """
         return LSTMStream(self, batch_size, state)
 
-    def forward(self, x, state=None, *, training=True):
+    def forward(self, x, state=None, *, lengths=None, reset=None, training=True):
         """Run the layer.
 
         Parameters
         ----------
         x : array (T, B, I), or (B, T, I) with batch_first
         state : (h0, c0) each (L*D, B, H), or None for zeros
+        lengths : (B,) integers in [0, T], or None (every sequence runs all T steps)
+            Sequence b runs steps ``0 .. lengths[b] - 1`` (PyTorch's packed sequences): its
+            outputs past them are zeros, ``h_n``, ``c_n`` hold its state at its own last step,
+            the reverse direction starts there, and the layers above see the shorter sequence.
+            The cost follows the sum of the lengths. Length 0: the state passes through.
+        reset : (T, B) booleans ((B, T) with batch_first), or None
+            Where true, sequence b starts a new segment at step t: its state before that step
+            is the initial one again (``state``, or zeros); the reverse direction ends a
+            segment there. One call equals running the segments one by one.
         training : bool
             False is the inference path: no caches are kept and backward is refused.
 
@@ -274,25 +284,35 @@ class LSTMLayer:
         if T == 0 or B == 0:
             raise ValueError(f"x: expected at least one step and one sequence, got shape "
                              f"{shape_str(x.shape)}")
-        x = np.ascontiguousarray(x)
         h0 = c0 = None
         if state is not None:
             if not isinstance(state, (tuple, list)) or len(state) != 2:
                 raise TypeError("state must be a tuple (h0, c0) or None")
             h0 = self._state(state[0], "h0", B)
             c0 = self._state(state[1], "c0", B)
+        if lengths is not None:
+            lengths = check_lengths(lengths, T, B)
+        if reset is not None:
+            layout = "B, T" if self.batch_first else "T, B"
+            reset = check_mask(reset, "reset", (B, T) if self.batch_first else (T, B), layout)
+            if self.batch_first:
+                reset = reset.T
+        plan = _StepPlan(T, B, lengths, reset)
         H, D, G = self.hidden_size, self.num_directions, 4 * self.hidden_size
+        DH, rows = D * H, plan.rows
+        h0, c0 = plan.sort_state(h0), plan.sort_state(c0)
         h_n = np.empty((self.num_layers * D, B, H), self.dtype)
         c_n = np.empty((self.num_layers * D, B, H), self.dtype)
         caches = []
-        inp = x
+        inp = plan.pack(np.ascontiguousarray(x))  # (rows, I)
         act = _core.ACTIVATIONS[self.activation]
         # Inference runs in chunks of steps so its scratch (the input projection of a chunk) stays
         # bounded however long the sequence or large the batch: the state carries across chunks.
         chunk = T if training else max(1, min(T, _INFERENCE_CHUNK_ELEMENTS // (B * G)))
+        off, bs = plan.offsets, plan.batch_sizes
         for layer in range(self.num_layers):
-            in_size = inp.shape[2]
-            out = np.empty((T, B, D * H), self.dtype)
+            in_size = inp.shape[1]
+            out = np.empty((rows, DH), self.dtype)
             out_flat, inp_flat = out.reshape(-1), inp.reshape(-1)
             layer_cache = []
             gates = None if training else self._take_scratch(chunk * B * G)
@@ -304,42 +324,57 @@ class LSTMLayer:
                 h0_k = h0[k].reshape(-1) if h0 is not None else None
                 c0_k = c0[k].reshape(-1) if c0 is not None else None
                 c_last = c_n[k].reshape(-1)
-                run = dict(isa_code=isa, split=self._split, **self._extras(layer, d))
+                back = self._backwards(d)
+                reset_d = plan.reset[1 if back else 0]
+                run = dict(isa_code=isa, split=self._split, h_init=h0_k, c_init=c0_k,
+                           **self._extras(layer, d))
                 gov, key = self._governor, (training, layer, d, T, B)
                 if training:
-                    gates = np.empty((T, B, G), self.dtype)
-                    cell = np.empty((T, B, H), self.dtype)
+                    gates = np.empty((rows, G), self.dtype)
+                    cell = np.empty((rows, H), self.dtype)
                     gov.report(key, _core.seq_forward(
-                        out_flat[d * H:], D * H, cell.reshape(-1), gates.reshape(-1), c_last,
-                        packed, inp_flat, h0_k, c0_k, bias, T, B, in_size, H, self._backwards(d),
-                        act, threads=gov.threads(key), **run))
-                    layer_cache.append(DirectionRecord(gates, cell, h0_k, c0_k, isa, packed))
+                        out_flat[d * H:], DH, cell.reshape(-1), gates.reshape(-1), c_last,
+                        packed, inp_flat, h0_k, c0_k, bias, T, B, in_size, H, back, act,
+                        threads=gov.threads(key), batch_sizes=bs, reset=reset_d, **run))
+                    layer_cache.append(DirectionRecord(plan.steps_view(gates),
+                                                       plan.steps_view(cell), h0_k, c0_k, isa,
+                                                       packed))
                 else:
                     starts = range(0, T, chunk)
-                    back = self._backwards(d)
+                    h_carry = None
                     for n_done, t0 in enumerate(reversed(starts) if back else starts):
                         t1 = min(T, t0 + chunk)
+                        o0, o1 = off[t0], off[t1]
                         if n_done:  # the state the previous chunk ended in
                             edge = t1 if back else t0 - 1
-                            h_in = np.ascontiguousarray(out[edge, :, d * H:(d + 1) * H])
-                            h_in, c_in = h_in.reshape(-1), c_last
+                            carried = plan.rows_at(edge)
+                            if h_carry is None:
+                                h_carry = np.zeros((B, H), self.dtype)
+                            h_carry[:carried] = out[off[edge]:off[edge] + carried,
+                                                    d * H:(d + 1) * H]
+                            h_in, c_in = h_carry.reshape(-1), c_last
                         else:
-                            h_in, c_in = h0_k, c0_k
+                            h_in, c_in, carried = h0_k, c0_k, B
                         key = (training, layer, d, t1 - t0, B)  # chunks differ in length
                         gov.report(key, _core.seq_forward(
-                            out_flat[(t0 * B) * D * H + d * H:], D * H, None, gates, c_last,
-                            packed, inp_flat[t0 * B * in_size:t1 * B * in_size], h_in, c_in,
-                            bias, t1 - t0, B, in_size, H, back, act, threads=gov.threads(key),
-                            **run))
-                h_n[k] = out[0 if self._backwards(d) else T - 1, :, d * H:(d + 1) * H]
+                            out_flat[o0 * DH + d * H:], DH, None, gates, c_last, packed,
+                            inp_flat[o0 * in_size:o1 * in_size], h_in, c_in, bias, t1 - t0, B,
+                            in_size, H, back, act, threads=gov.threads(key),
+                            batch_sizes=None if bs is None else bs[t0:t1],
+                            reset=None if reset_d is None else reset_d[o0:o1],
+                            carried=carried, **run))
+                h_n[k] = plan.last_state(out[:, d * H:(d + 1) * H], back, h0_k, H)
             if not training:
                 self._give_scratch(gates)
             if training:
-                caches.append(LayerRecord(inp, out, tuple(layer_cache)))
+                caches.append(LayerRecord(plan.steps_view(inp), plan.steps_view(out),
+                                          tuple(layer_cache)))
             inp = out
-        self._cache = LayerForward(tuple(caches), T, B) if training else None
-        y = inp.transpose(1, 0, 2).copy() if self.batch_first else inp
-        return y, (h_n, c_n)
+        self._cache = LayerForward(tuple(caches), T, B, plan) if training else None
+        y = plan.unpack(inp)
+        if self.batch_first:
+            y = y.transpose(1, 0, 2).copy()
+        return y, (plan.unsort_state(h_n), plan.unsort_state(c_n))
 
     def record(self, x, state=None):
         """A training forward whose record is returned instead of kept: the
@@ -356,36 +391,43 @@ class LSTMLayer:
     def backward(self, dy, dstate=None):
         """Gradients of the last training forward; fills ``self.grads``.
 
-        Returns ``dx`` shaped like x and ``(dh0, dc0)`` each (L*D, B, H).
+        Returns ``dx`` shaped like x and ``(dh0, dc0)`` each (L*D, B, H). After a forward with
+        ``lengths``, ``dy`` past a sequence's length is ignored (those outputs were zeros) and
+        ``dx`` there is zero; ``dh_n``, ``dc_n`` are the gradients of each sequence's state at
+        its own last step; ``dh0``, ``dc0`` gather every use of the initial state (a first
+        step, each ``reset``).
         """
         if self._cache is None:
             raise RuntimeError("backward() needs a forward(x, training=True) first")
         rec = self._cache
-        caches, T, B = rec.layers, rec.steps, rec.batch
+        caches, T, B, plan = rec.layers, rec.steps, rec.batch, rec.plan
         H, D, G = self.hidden_size, self.num_directions, 4 * self.hidden_size
-        expected = (B, T, D * H) if self.batch_first else (T, B, D * H)
+        DH, rows = D * H, plan.rows
+        expected = (B, T, DH) if self.batch_first else (T, B, DH)
         dy = to_array(dy, "dy", self.dtype)
         if dy.shape != expected:
             raise ValueError(f"dy: expected shape {shape_str(expected)}, got {shape_str(dy.shape)}")
         if self.batch_first:
             dy = dy.transpose(1, 0, 2)
-        d_out = np.ascontiguousarray(dy)
+        d_out = plan.pack(np.ascontiguousarray(dy))
         dh_n = dc_n = None
         if dstate is not None:
             if not isinstance(dstate, (tuple, list)) or len(dstate) != 2:
                 raise TypeError("dstate must be a tuple (dh_n, dc_n) or None")
-            dh_n = self._state(dstate[0], "dh_n", B)
-            dc_n = self._state(dstate[1], "dc_n", B)
+            dh_n = plan.sort_state(self._state(dstate[0], "dh_n", B))
+            dc_n = plan.sort_state(self._state(dstate[1], "dc_n", B))
         L = self.num_layers
         dh0 = np.empty((L * D, B, H), self.dtype)
         dc0 = np.empty((L * D, B, H), self.dtype)
         act = _core.ACTIVATIONS[self.activation]
+        bs = plan.batch_sizes
+        h_prev_rows = None if plan.plain else self._take_scratch(rows * H)
         for layer in reversed(range(L)):
             inp, out, layer_cache = caches[layer].inputs, caches[layer].outputs, \
                 caches[layer].directions
-            in_size = inp.shape[2]
-            d_in = np.empty((T, B, in_size), self.dtype)
-            d_gates = self._take_scratch(T * B * G)
+            in_size = inp.shape[-1]
+            d_in = np.empty((rows, in_size), self.dtype)
+            d_gates = self._take_scratch(rows * G)
             for d in range(D):
                 k = layer * D + d
                 n_w_ih, n_w_hh, n_b_ih, n_b_hh = self._names_of(layer, d)
@@ -394,24 +436,125 @@ class LSTMLayer:
                 scratch = self._take_scratch(
                     _core.bwd_scratch_size(self.dtype.name, T, B, in_size, H, isa))
                 dbias = self.grads[n_b_ih].reshape(-1)
+                back = self._backwards(d)
                 gov, key = self._governor, ("backward", layer, d, T, B)
                 gov.report(key, _core.seq_backward(
                     d_in.reshape(-1), d > 0, dh0[k].reshape(-1), dc0[k].reshape(-1),
                     self.grads[n_w_ih].reshape(-1), self.grads[n_w_hh].reshape(-1), dbias,
                     self.grads[n_b_hh.replace("bias_hh", "peephole")] if self.peepholes else None,
-                    d_gates, scratch, d_out.reshape(-1)[d * H:], D * H,
+                    d_gates, scratch, d_out.reshape(-1)[d * H:], DH,
                     dh_n[k].reshape(-1) if dh_n is not None else None,
                     dc_n[k].reshape(-1) if dc_n is not None else None,
-                    inp.reshape(-1), h0_k, c0_k, out.reshape(-1)[d * H:], D * H,
+                    inp.reshape(-1), h0_k, c0_k, out.reshape(-1)[d * H:], DH,
                     cell.reshape(-1), gates.reshape(-1), packed, T, B, in_size, H,
-                    self._backwards(d), act, isa_code=isa, split=self._split,
-                    threads=gov.threads(key), **self._extras(layer, d)))
+                    back, act, isa_code=isa, split=self._split,
+                    threads=gov.threads(key), batch_sizes=bs, reset=plan.reset[1 if back else 0],
+                    h_prev_rows=h_prev_rows, **self._extras(layer, d)))
                 self.grads[n_b_hh][...] = dbias  # both biases enter as their sum
                 self._give_scratch(scratch)
             self._give_scratch(d_gates)
             d_out = d_in
-        dx = d_out.transpose(1, 0, 2).copy() if self.batch_first else d_out
-        return dx, (dh0, dc0)
+        if h_prev_rows is not None:
+            self._give_scratch(h_prev_rows)
+        dx = plan.unpack(d_out)
+        if self.batch_first:
+            dx = dx.transpose(1, 0, 2).copy()
+        return dx, (plan.unsort_state(dh0), plan.unsort_state(dc0))
+
+
+class _StepPlan:
+    """Where the rows of each step lie in one call (the C side's fl_steps).
+
+    Without ``lengths`` or ``reset`` (``plain``) the rows are the padded (T, B) ones and every
+    method is a view. With ``lengths``, the sequences are sorted longest first (stable) and
+    step t holds its ``batch_sizes[t]`` running rows, the steps one after another (PyTorch's
+    PackedSequence layout): the kernels then work on the real steps only, and ``unpack`` puts
+    the results back in the caller's order with zeros past each length. ``reset`` becomes one
+    byte per row for each direction: the forward one restarts before step t, the reverse one
+    before step t - 1 (it runs the other way, so a segment that starts at t ends there).
+    """
+
+    def __init__(self, T, B, lengths, reset):
+        self.T, self.B = T, B
+        self.order = None
+        if lengths is not None:
+            order = np.argsort(-lengths, kind="stable")
+            if not (order == np.arange(B)).all():
+                self.order = order
+                lengths = lengths[order]
+        self.lengths = np.full(B, T, np.int64) if lengths is None else lengths
+        if lengths is None:
+            counts = np.full(T, B, np.int64)
+            self.batch_sizes, self.valid = None, None
+        else:
+            counts = (lengths[None, :] > np.arange(T)[:, None]).sum(axis=1)
+            self.batch_sizes = counts.astype(np.int32)
+            self.valid = np.arange(B)[None, :] < counts[:, None]  # (T, B), sorted rows
+        self.offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        self.rows = int(self.offsets[-1])
+        self.plain = lengths is None and reset is None
+        self.reset = (None, None)
+        if reset is not None:
+            back = np.zeros_like(reset)
+            back[:-1] = reset[1:]
+            self.reset = tuple(self.pack(m).astype(np.uint8).reshape(-1) for m in (reset, back))
+
+    def rows_at(self, t):
+        return self.B if self.batch_sizes is None else int(self.batch_sizes[t])
+
+    def pack(self, a):
+        """(T, B, ...) in the caller's order -> (rows, ...) of the steps, contiguous."""
+        if self.order is not None:
+            a = a[:, self.order]
+        a = a.reshape((self.T * self.B,) + a.shape[2:]) if self.valid is None else a[self.valid]
+        return np.ascontiguousarray(a)
+
+    def unpack(self, rows):
+        """(rows, W) of the steps -> (T, B, W) in the caller's order, zeros past each length."""
+        width = rows.shape[1]
+        if self.valid is None:
+            out = rows.reshape(self.T, self.B, width)
+        else:
+            out = np.zeros((self.T, self.B, width), rows.dtype)
+            out[self.valid] = rows
+        if self.order is not None:
+            unsorted = np.empty_like(out)
+            unsorted[:, self.order] = out
+            out = unsorted
+        return out
+
+    def steps_view(self, rows):
+        """What a record holds: (T, B, W) for a plain call, else the rows of the steps."""
+        return rows.reshape(self.T, self.B, -1) if self.plain else rows
+
+    def sort_state(self, s):
+        """(L, B, H) in the caller's order -> the plan's row order (None stays None)."""
+        if s is None or self.order is None:
+            return s
+        return np.ascontiguousarray(s[:, self.order])
+
+    def unsort_state(self, s):
+        if self.order is None:
+            return s
+        out = np.empty_like(s)
+        out[:, self.order] = s
+        return out
+
+    def last_state(self, hidden, backwards, h0, H):
+        """(B, H): each row's hidden state at the last step it ran (the first, for a direction
+        that runs backwards), or its initial state if it ran none."""
+        r = np.arange(self.B)
+        ran = self.lengths > 0
+        if backwards:
+            idx = r
+        else:
+            idx = self.offsets[np.maximum(self.lengths - 1, 0)] + r
+        if not ran.any():
+            return np.zeros((self.B, H), hidden.dtype) if h0 is None else h0.reshape(self.B, H)
+        out = hidden[np.where(ran, idx, 0)]
+        if not ran.all():
+            out[~ran] = 0 if h0 is None else h0.reshape(self.B, H)[~ran]
+        return out
 
 
 class LSTMStream:
