@@ -485,13 +485,18 @@ class _StepPlan:
         self.lengths = np.full(B, T, np.int64) if lengths is None else lengths
         if lengths is None:
             counts = np.full(T, B, np.int64)
-            self.batch_sizes, self.valid = None, None
+            self.batch_sizes = None
         else:
             counts = (lengths[None, :] > np.arange(T)[:, None]).sum(axis=1)
             self.batch_sizes = counts.astype(np.int32)
-            self.valid = np.arange(B)[None, :] < counts[:, None]  # (T, B), sorted rows
         self.offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
         self.rows = int(self.offsets[-1])
+        # where each row of the steps lives in the caller's (T * B) rows: t B + order[r]
+        self.index = None
+        if lengths is not None:
+            step = np.repeat(np.arange(T), counts)
+            r = np.arange(self.rows) - self.offsets[step]
+            self.index = step * B + (r if self.order is None else self.order[r])
         self.plain = lengths is None and reset is None
         self.reset = (None, None)
         if reset is not None:
@@ -504,24 +509,17 @@ class _StepPlan:
 
     def pack(self, a):
         """(T, B, ...) in the caller's order -> (rows, ...) of the steps, contiguous."""
-        if self.order is not None:
-            a = a[:, self.order]
-        a = a.reshape((self.T * self.B,) + a.shape[2:]) if self.valid is None else a[self.valid]
-        return np.ascontiguousarray(a)
+        a = a.reshape((self.T * self.B,) + a.shape[2:])
+        return np.ascontiguousarray(a) if self.index is None else a.take(self.index, axis=0)
 
     def unpack(self, rows):
         """(rows, W) of the steps -> (T, B, W) in the caller's order, zeros past each length."""
         width = rows.shape[1]
-        if self.valid is None:
-            out = rows.reshape(self.T, self.B, width)
-        else:
-            out = np.zeros((self.T, self.B, width), rows.dtype)
-            out[self.valid] = rows
-        if self.order is not None:
-            unsorted = np.empty_like(out)
-            unsorted[:, self.order] = out
-            out = unsorted
-        return out
+        if self.index is None:
+            return rows.reshape(self.T, self.B, width)
+        out = np.zeros((self.T * self.B, width), rows.dtype)
+        out[self.index] = rows
+        return out.reshape(self.T, self.B, width)
 
     def steps_view(self, rows):
         """What a record holds: (T, B, W) for a plain call, else the rows of the steps."""

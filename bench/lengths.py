@@ -1,0 +1,142 @@
+"""Variable-length batches: ``LSTMLayer.forward(x, lengths=...)`` against the padded
+full-length call, and against ``torch.nn.LSTM`` on ``pack_padded_sequence`` (unsorted
+lengths, ``enforce_sorted=False``). Lengths uniform in 1..T (seeded), float32, inference
+(``training=False`` / ``torch.inference_mode()``) and training (forward + backward of the
+sum of the outputs). Prints median milliseconds, each side in its own fresh process and all
+alternating in one. Run:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/lengths.py
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+SHAPES = {"S2": (50, 32, 32, 64), "S3": (100, 64, 256, 256)}  # T, B, I, H
+SIDES = ("fastlstm padded", "fastlstm lengths", "torch padded", "torch packed")
+
+
+def _time(fn, repeat):
+    fn()
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs)
+
+
+def _inputs(T, B, I):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    lengths = rng.integers(1, T + 1, B)
+    return x, lengths
+
+
+def job(side, shape, mode, threads):
+    """The function one measurement times."""
+    T, B, I, H = SHAPES[shape]
+    x, lengths = _inputs(T, B, I)
+    import fastlstm
+    import fastlstm.interop
+    fastlstm.set_num_threads(threads)
+    layer = fastlstm.LSTMLayer(I, H, seed=0)
+    if side.startswith("fastlstm"):
+        lens = lengths if side.endswith("lengths") else None
+        if mode == "inference":
+            return lambda: layer.forward(x, lengths=lens, training=False)
+        gy = np.ones((T, B, H), np.float32)
+
+        def train():
+            layer.forward(x, lengths=lens)
+            layer.backward(gy)
+        return train
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence
+    torch.set_num_threads(threads)
+    m = fastlstm.interop.to_torch(layer)
+    xt = torch.from_numpy(x)
+    lt = torch.from_numpy(lengths)
+    packed = side.endswith("packed")
+
+    def call():
+        inp = pack_padded_sequence(xt, lt, enforce_sorted=False) if packed else xt
+        out, _ = m(inp)
+        return out.data if packed else out
+    if mode == "inference":
+        def infer():
+            with torch.inference_mode():
+                call()
+        return infer
+
+    def train():
+        m.zero_grad()
+        call().sum().backward()
+    return train
+
+
+def run_side(side, threads, repeat):
+    return {f"{s} {mode}": _time(job(side, s, mode, threads), repeat)
+            for s in SHAPES for mode in ("inference", "training")}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=21)
+    p.add_argument("--side", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.side:
+        print(json.dumps(run_side(args.side, args.threads, args.repeat)))
+        return
+    import fastlstm
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
+                if ln.startswith("model name")), "?")
+    print(f"# {cpu}; fastlstm ISA path {fastlstm.config()['isa']}; {args.threads} thread(s); "
+          f"float32; lengths uniform in 1..T; median of {args.repeat} calls, milliseconds")
+    try:
+        import torch  # noqa: F401
+        sides = SIDES
+    except ImportError:
+        sides = SIDES[:2]
+    for how in ("own process", "one process"):
+        if how == "own process":
+            res = {s: json.loads(subprocess.run(
+                [sys.executable, __file__, "--side", s, "--threads", str(args.threads),
+                 "--repeat", str(args.repeat)], check=True, capture_output=True,
+                text=True).stdout.strip().splitlines()[-1]) for s in sides}
+        else:
+            res = {s: {} for s in sides}
+            for s in SHAPES:  # the sides alternate, shape by shape
+                for mode in ("inference", "training"):
+                    fns = {side: job(side, s, mode, args.threads) for side in sides}
+                    for side in sides:
+                        fns[side]()
+                    runs = {side: [] for side in sides}
+                    for _ in range(args.repeat):
+                        for side in sides:
+                            t0 = time.perf_counter()
+                            fns[side]()
+                            runs[side].append(time.perf_counter() - t0)
+                    for side in sides:
+                        res[side][f"{s} {mode}"] = statistics.median(runs[side])
+        print(f"\n{how}:\n")
+        print("| shape, mode | " + " | ".join(sides) +
+              " | lengths / padded | torch packed / fastlstm lengths |")
+        print("| --- " * (len(sides) + 3) + "|")
+        for key in res[sides[0]]:
+            cells = [key] + [f"{res[s][key] * 1e3:.2f}" for s in sides]
+            fl = res["fastlstm lengths"][key]
+            cells.append(f"{fl / res['fastlstm padded'][key]:.2f}")
+            cells.append(f"{res['torch packed'][key] / fl:.1f}x" if "torch packed" in res
+                         else "-")
+            print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
