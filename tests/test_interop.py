@@ -168,6 +168,47 @@ def test_from_keras_matches_keras_forward(activation, bidirectional):
         np.testing.assert_array_equal(a, b, err_msg=name)
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_keras_masking_maps_to_lengths(bidirectional):
+    """A Keras model with Masking on a right-padded batch: the converted layer with
+    mask_lengths gives Keras's final states and its outputs at the real steps; past them
+    Keras's LSTM repeats its last output, its Bidirectional gives zeros, fastlstm zeros."""
+    keras = _keras()
+    keras.utils.set_random_seed(2)
+    I, H, T, B = 3, 4, 7, 4
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((B, T, I)).astype(np.float32)
+    lengths = np.array([7, 2, 5, 1])
+    x[np.arange(T)[None, :] >= lengths[:, None]] = 0.0
+    lstm = keras.layers.LSTM(H, return_sequences=True, return_state=True,
+                             bias_initializer="random_normal")
+    kl = keras.layers.Bidirectional(lstm, merge_mode="concat") if bidirectional else lstm
+    inp = keras.Input((T, I))
+    model = keras.Model(inp, kl(keras.layers.Masking(0.0)(inp)))
+    out = [keras.ops.convert_to_numpy(v) for v in model(x)]
+    layer = interop.from_keras(kl)
+    got = interop.mask_lengths(x=x)
+    np.testing.assert_array_equal(got, lengths)
+    np.testing.assert_array_equal(interop.mask_lengths(np.any(x != 0, axis=-1)), lengths)
+    y, (h_n, c_n) = layer.forward(x, lengths=got, training=False)
+    real = np.arange(T)[None, :] < lengths[:, None]
+    np.testing.assert_allclose(y[real], out[0][real], rtol=1e-4, atol=1e-5)
+    assert not y[~real].any()
+    last = out[0][np.arange(B), lengths - 1]
+    expected_pad = 0.0 if bidirectional else np.broadcast_to(last[:, None], y.shape)
+    np.testing.assert_allclose(np.where(real[..., None], 0, out[0]),
+                               np.where(real[..., None], 0, expected_pad) + 0 * out[0],
+                               atol=1e-6)
+    D = layer.num_directions
+    for d in range(D):  # Keras: h, c of each direction in order
+        np.testing.assert_allclose(h_n[d], out[1 + 2 * d], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(c_n[d], out[2 + 2 * d], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="sequence 0 has a real step after a masked one"):
+        interop.mask_lengths(np.array([[True, False, True]]))
+    with pytest.raises(TypeError, match="give mask"):
+        interop.mask_lengths()
+
+
 def test_from_keras_without_bias_float64_and_weight_list():
     keras = _keras()
     keras.utils.set_random_seed(1)

@@ -48,6 +48,30 @@ def test_layer_export_runs_in_onnxruntime_like_fastlstm(kwargs, capfd):
 
 
 @pytest.mark.parametrize("kwargs", LAYERS, ids=[str(k) for k in LAYERS])
+def test_layer_export_with_lengths_runs_like_forward_with_lengths(kwargs, capfd):
+    layer = fastlstm.LSTMLayer(3, 5, seed=2, **kwargs)
+    model = fastlstm.to_onnx(layer, lengths=True, state_inputs=True)
+    session = _session(model)
+    assert [i.name for i in session.get_inputs()] == ["x", "h0", "c0", "lengths"]
+    rng = np.random.default_rng(1)
+    L = layer.num_layers * layer.num_directions
+    for T, B in ((7, 5), (3, 2)):
+        shape = (B, T, 3) if layer.batch_first else (T, B, 3)
+        x = rng.standard_normal(shape).astype(np.float32)
+        h0, c0 = rng.standard_normal((2, L, B, 5)).astype(np.float32)
+        lengths = rng.integers(1, T + 1, B).astype(np.int32)
+        y, (h, c) = layer.forward(x, (h0, c0), lengths=lengths, training=False)
+        got = session.run(None, {"x": x, "h0": h0, "c0": c0, "lengths": lengths})
+        for name, ours, theirs in zip(("y", "h_n", "c_n"), (y, h, c), got):
+            np.testing.assert_allclose(theirs, ours, rtol=1e-5, atol=1e-6, err_msg=name)
+    back, lens = fastlstm.from_onnx(model, return_lengths=True)
+    assert lens is None  # a graph input: the caller's at run time
+    for name, value in layer.state_dict().items():
+        np.testing.assert_array_equal(back.state_dict()[name], value, err_msg=name)
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("kwargs", LAYERS, ids=[str(k) for k in LAYERS])
 def test_round_trip_is_exact(kwargs, tmp_path):
     layer = fastlstm.LSTMLayer(3, 5, seed=1, **kwargs)
     path = tmp_path / "m.onnx"
@@ -93,21 +117,37 @@ def _onnx_lstm_cases(monkeypatch):
     return captured
 
 
-def test_onnx_operator_test_cases(monkeypatch):
+@pytest.mark.parametrize("lens_as_input", [False, True])
+def test_onnx_operator_test_cases(monkeypatch, lens_as_input):
+    """Every LSTM case of ONNX's own operator tests imports and gives its expected outputs,
+    with sequence_lens (where a case has one) as an initializer or as a graph input."""
     from onnx import helper, numpy_helper
 
+    with_lens = 0
     for node, inputs, outputs, name in _onnx_lstm_cases(monkeypatch):
         names = [n for n in node.input if n]
         feeds = dict(zip(names, inputs))
-        inits = [numpy_helper.from_array(v, k) for k, v in feeds.items() if k != node.input[0]]
+        seq = node.input[4] if len(node.input) > 4 and node.input[4] else None
+        runtime = {node.input[0]} | ({seq} if seq and lens_as_input else set())
+        inits = [numpy_helper.from_array(v, k) for k, v in feeds.items() if k not in runtime]
         graph = helper.make_graph(
-            [node], name, [helper.make_tensor_value_info(node.input[0], 1, None)],
+            [node], name, [helper.make_tensor_value_info(k, 1 if k == node.input[0] else 6,
+                                                         None) for k in sorted(runtime)],
             [helper.make_tensor_value_info(o, 1, None) for o in node.output if o],
             initializer=inits)
-        layer, (h0, c0) = fastlstm.from_onnx(helper.make_model(graph), return_state=True)
+        layer, (h0, c0), lengths = fastlstm.from_onnx(helper.make_model(graph),
+                                                      return_state=True, return_lengths=True)
+        if seq:
+            with_lens += 1
+            if lens_as_input:
+                assert lengths is None
+                lengths = feeds[seq]
+            else:
+                np.testing.assert_array_equal(lengths, feeds[seq])
         X = feeds[node.input[0]]
         layer_state = None if h0 is None else (h0, c0)
-        y, (h_n, c_n) = layer.forward(X.astype(layer.dtype), layer_state, training=False)
+        y, (h_n, c_n) = layer.forward(X.astype(layer.dtype), layer_state, training=False,
+                                      lengths=lengths)
         expected = dict(zip([o for o in node.output if o], outputs))
         D, H = layer.num_directions, layer.hidden_size
         compared = 0
@@ -126,6 +166,7 @@ def test_onnx_operator_test_cases(monkeypatch):
                                            err_msg=f"{name} {node.output[k]}")
                 compared += 1
         assert compared, name
+    assert with_lens >= 1  # test_lstm_with_peepholes
 
 
 def _single_node_model(**attrs):
@@ -154,7 +195,7 @@ def _single_node_model(**attrs):
     (dict(direction="sideways"), "direction='sideways'"),
     (dict(layout=2), "layout=2"),
     (dict(input_forget=2), "input_forget=2"),
-    (dict(extra_inputs=["", "seq"]), "sequence_lens"),
+    (dict(extra_inputs=["", "seq"]), "return_lengths=True"),
     (dict(extra_inputs=["Bdyn"]), "input B"),
 ])
 def test_from_onnx_refuses_what_it_cannot_run_naming_it(attrs, match):

@@ -341,6 +341,46 @@ def from_keras(layer_or_weights, *, input_size=None, activation=None, dtype=np.f
     return layer
 
 
+def mask_lengths(mask=None, *, x=None, mask_value=0.0):
+    """The ``lengths`` of a right-padded batch from Keras's mask, for
+    ``layer.forward(x, lengths=...)`` on a layer converted with :func:`from_keras`.
+
+    Give either ``mask`` (B, T) booleans, true at the real steps (what a Keras layer's
+    ``compute_mask`` returns; for ``Embedding(mask_zero=True)`` that is ``ids != 0``), or the
+    batch ``x`` (B, T, F): as ``keras.layers.Masking(mask_value)`` does, a step is masked when
+    every feature equals ``mask_value``.
+
+    Keras runs masked steps by carrying the state over them; on a right-padded batch that is
+    exactly a sequence ending at its last real step, so ``h_n``, ``c_n`` (Keras's final state
+    and its output with ``return_sequences=False``) agree. The per-step outputs differ past
+    the length: fastlstm's are zeros (PyTorch's and ONNX's convention), a Keras ``LSTM``
+    repeats its last real output, a ``Bidirectional`` one gives zeros. A mask with a real
+    step after a masked one (left padding, holes) has no lengths: ValueError.
+    """
+    if (mask is None) == (x is None):
+        raise TypeError("mask_lengths: give mask (B, T) or x (B, T, F), not both or neither")
+    if x is not None:
+        arr = np.asarray(x)
+        if arr.ndim != 3:
+            raise ValueError(f"x: expected shape (B, T, F), got {arr.shape}")
+        keep = np.any(arr != mask_value, axis=-1)
+    else:
+        keep = np.asarray(mask)
+        if keep.dtype.kind not in "biu":
+            raise TypeError(f"mask must be booleans, got dtype {keep.dtype}")
+        if keep.ndim != 2:
+            raise ValueError(f"mask: expected shape (B, T), got {keep.shape}")
+        keep = keep.astype(bool)
+    lengths = keep.sum(axis=1)
+    T = keep.shape[1]
+    holes = keep != (np.arange(T)[None, :] < lengths[:, None])
+    if holes.any():
+        b, t = np.argwhere(holes)[0]
+        raise ValueError(f"mask: sequence {b} has a real step after a masked one (step {t}); "
+                         "lengths describe right-padded batches only")
+    return lengths.astype(np.int64)
+
+
 def to_keras_weights(layer, layer_index=None):
     """The weights of one layer of an LSTMLayer, as ``keras_layer.set_weights`` takes them.
 

@@ -43,7 +43,7 @@ def _blocks(a, order, H):
 
 # --- export ------------------------------------------------------------------------------------
 
-def to_onnx(obj, path=None, *, state_inputs=False):
+def to_onnx(obj, path=None, *, state_inputs=False, lengths=False):
     """An ONNX model computing ``obj``: an ``LSTMLayer`` (outputs ``y``, ``h_n``, ``c_n`` as
     ``layer.forward(x)`` returns them) or a fitted ``LSTMRegressor`` (output ``y``, as
     ``predict``, standardization included).
@@ -52,7 +52,10 @@ def to_onnx(obj, path=None, *, state_inputs=False):
     initial states are zeros. With ``state_inputs=True`` an ``LSTMLayer``'s graph also takes
     ``h0`` and ``c0`` ``(L*D, B, H)`` as required inputs (``layer.forward(x, (h0, c0))``).
     (Optional inputs with zero defaults would be initializers that are also graph inputs,
-    which ONNX Runtime warns about in every session.) Written to ``path`` when given.
+    which ONNX Runtime warns about in every session.) With ``lengths=True`` it also takes
+    ``lengths`` (B,) int32, every LSTM node's ``sequence_lens``, as
+    ``layer.forward(x, lengths=lengths)`` (ONNX Runtime refuses a length of 0, which
+    fastlstm accepts). Written to ``path`` when given.
 
     Returns
     -------
@@ -62,7 +65,10 @@ def to_onnx(obj, path=None, *, state_inputs=False):
     from ..layer import LSTMLayer
 
     if isinstance(obj, LSTMLayer):
-        model = _export_layer(onnx, obj, bool(state_inputs))
+        model = _export_layer(onnx, obj, bool(state_inputs), bool(lengths))
+    elif lengths:
+        raise ValueError("lengths: only an LSTMLayer's graph takes lengths (a regressor's "
+                         "windows have the length it was fitted on)")
     elif _is_regressor(obj) and hasattr(obj, "lstm_"):
         model = _export_regressor(onnx, obj)
     elif _is_regressor(obj):
@@ -97,7 +103,7 @@ class _Graph:
         return outs if n_out > 1 else outs[0]
 
 
-def _lstm_stack(g, layer, x, h_all, c_all):
+def _lstm_stack(g, layer, x, h_all, c_all, lens=""):
     """The LSTM nodes of ``layer`` reading ``x`` (in the layer's layout); returns
     (y, [Y_h], [Y_c]) names. The nodes use layout 0 (time major), which every runtime
     implements (onnxruntime refuses layout 1); batch-first data is transposed at the ends."""
@@ -137,7 +143,7 @@ def _lstm_stack(g, layer, x, h_all, c_all):
         c0 = g.node("Slice", [c_all, start, end, axis0], base="c0")
         ins = [inp, g.const("W", np.stack(W).astype(np.float32)),
                g.const("R", np.stack(R).astype(np.float32)),
-               g.const("B", np.stack(B).astype(np.float32)), "", h0, c0]
+               g.const("B", np.stack(B).astype(np.float32)), lens, h0, c0]
         if P:
             ins.append(g.const("P", np.stack(P).astype(np.float32)))
         y, y_h, y_c = g.node("LSTM", ins, 3, f"lstm{k}", **attrs)
@@ -179,7 +185,7 @@ def _model(g, inputs, outputs, name, layer):
     return model
 
 
-def _export_layer(onnx, layer, state_inputs):
+def _export_layer(onnx, layer, state_inputs, lengths):
     g = _Graph(onnx)
     F, H = onnx.TensorProto.FLOAT, layer.hidden_size
     L, D = layer.num_layers * layer.num_directions, layer.num_directions
@@ -191,7 +197,9 @@ def _export_layer(onnx, layer, state_inputs):
         inputs += [vi("h0", F, [L, "batch", H]), vi("c0", F, [L, "batch", H])]
     else:
         h_all, c_all = _zero_states(g, layer, "x")
-    y, hs, cs = _lstm_stack(g, layer, "x", h_all, c_all)
+    if lengths:
+        inputs.append(vi("lengths", onnx.TensorProto.INT32, ["batch"]))
+    y, hs, cs = _lstm_stack(g, layer, "x", h_all, c_all, "lengths" if lengths else "")
     g.nodes.append(g.h.make_node("Identity", [y], ["y"]))
     g.nodes.append(g.h.make_node("Concat", hs, ["h_n"], axis=0))
     g.nodes.append(g.h.make_node("Concat", cs, ["c_n"], axis=0))
@@ -234,7 +242,7 @@ def _export_regressor(onnx, est):
 
 # --- import ------------------------------------------------------------------------------------
 
-def from_onnx(model_or_path, return_state=False):
+def from_onnx(model_or_path, return_state=False, return_lengths=False):
     """An ``LSTMLayer`` computing the LSTM nodes of an ONNX graph.
 
     Every LSTM node's ``W``, ``R`` (and ``B``, ``P``, ``initial_h``, ``initial_c`` when given)
@@ -242,8 +250,11 @@ def from_onnx(model_or_path, return_state=False):
     order (they must share direction, layout, hidden size and attributes, each reading the
     previous one's output). Supported: ``direction`` forward, reverse, bidirectional; ``layout``
     0 and 1; biases; initial states; peepholes; ``clip``; ``input_forget``; activations Sigmoid
-    for the gates and Tanh, Relu or Affine(1, 0) for the cell. Anything else is refused with an
-    error naming the attribute and its value.
+    for the gates and Tanh, Relu or Affine(1, 0) for the cell; ``sequence_lens`` as a graph
+    input (pass the lengths to ``forward(x, lengths=...)``, which has ONNX's semantics: zero
+    outputs past a length, ``Y_h``, ``Y_c`` at each sequence's own last step) or as an
+    initializer (returned with ``return_lengths``). Anything else is refused with an error
+    naming the attribute and its value.
 
     Parameters
     ----------
@@ -251,6 +262,10 @@ def from_onnx(model_or_path, return_state=False):
     return_state : bool
         Also return the initial states ``(h0, c0)`` of shape ``(L*D, B, H)`` (None when the
         graph has none).
+    return_lengths : bool
+        Also return (last) the graph's constant ``sequence_lens`` (B,), or None when it has
+        none or takes them as an input. A graph whose constant lengths differ between
+        sequences is refused without it: the layer alone would run every sequence in full.
     """
     onnx = _onnx()
     from onnx import numpy_helper
@@ -300,8 +315,10 @@ def from_onnx(model_or_path, return_state=False):
             if first["peepholes"]:
                 state["peephole" + sfx] = spec["P"][d]
     layer.load_state_dict(state)
+    lengths = _graph_lengths(specs, nodes, return_lengths)
+    extra = (lengths,) if return_lengths else ()
     if not return_state:
-        return layer
+        return (layer,) + extra if extra else layer
     h0 = c0 = None
     if any(s["initial_h"] is not None or s["initial_c"] is not None for s in specs):
         def stack(key):
@@ -314,7 +331,27 @@ def from_onnx(model_or_path, return_state=False):
                 parts.append(v.swapaxes(0, 1) if first["layout"] == 1 else v)
             return np.concatenate(parts, axis=0).astype(dtype)
         h0, c0 = stack("initial_h"), stack("initial_c")
-    return layer, (h0, c0)
+    return (layer, (h0, c0)) + extra
+
+
+def _graph_lengths(specs, nodes, wanted):
+    """The one ``sequence_lens`` of the LSTM nodes: every node the same input (or none), the
+    constant values (or None)."""
+    names = {s["lengths_name"] for s in specs}
+    consts = [s["lengths"] for s in specs if s["lengths"] is not None]
+    if len(names) > 1 and not (consts and len(consts) == len(specs)
+                               and all(np.array_equal(c, consts[0]) for c in consts)):
+        raise ValueError(f"LSTM nodes {[n.name for n in nodes]}: inputs sequence_lens "
+                         f"{sorted(str(n) for n in names)} differ; one LSTMLayer runs every "
+                         "layer on the same lengths")
+    if not consts:
+        return None
+    lens = consts[0].astype(np.int64)
+    if not wanted and np.unique(lens).size > 1:
+        raise ValueError(f"model: the graph's constant sequence_lens={lens.tolist()} differ "
+                         "between sequences; pass return_lengths=True to get them and call "
+                         "forward(x, lengths=lengths)")
+    return lens
 
 
 def _node_spec(onnx, node, inits):
@@ -388,19 +425,16 @@ def _node_spec(onnx, node, inits):
         if name not in inits:
             if k in (5, 6):  # computed at run time: the caller passes states to forward()
                 return None
-            if k == 4:
-                raise ValueError(f"{where}: input sequence_lens ({name!r}) computed at run "
-                                 "time is not supported: fastlstm runs every sequence of a "
-                                 "batch over the same steps")
+            if k == 4:  # computed at run time: the caller passes lengths to forward()
+                return None
             raise ValueError(f"{where}: input {names[k]} ({name!r}) must be an initializer")
         return inits[name]
 
     W, R = init(1, True), init(2, True)
     lens = init(4)
-    if lens is not None and np.unique(lens).size > 1:
-        raise ValueError(f"{where}: input sequence_lens={lens.tolist()} is not supported: "
-                         "fastlstm runs every sequence of a batch over the same steps (equal "
-                         "lengths are accepted: feed sequences of that length)")
+    if lens is not None and (lens.ndim != 1 or lens.dtype.kind not in "iu"):
+        raise ValueError(f"{where}: input sequence_lens must be a vector of integers, got "
+                         f"shape {lens.shape} and dtype {lens.dtype}")
     H = int(attrs.get("hidden_size", R.shape[-1]))
     if W.ndim != 3 or W.shape[0] != D or W.shape[1] != 4 * H or R.shape != (D, 4 * H, H):
         raise ValueError(f"{where}: W {W.shape} / R {R.shape} do not fit direction={direction}"
@@ -415,4 +449,5 @@ def _node_spec(onnx, node, inits):
     return {"direction": direction, "layout": layout, "hidden_size": H,
             "activation": activation, "clip": float(clip) if clip is not None else None,
             "input_forget": bool(input_forget), "peepholes": P is not None, "W": W, "R": R,
-            "B": B, "P": P, "initial_h": init(5), "initial_c": init(6)}
+            "B": B, "P": P, "initial_h": init(5), "initial_c": init(6), "lengths": lens,
+            "lengths_name": ins[4] or None}
