@@ -176,3 +176,53 @@ def test_training_matches_keras(activation, bidirectional):
     est.set_params(warm_start=True, epochs=2).fit(X, y)
     np.testing.assert_allclose(est.predict(X), model.predict(X, verbose=0)[:, 0], rtol=1e-3,
                                atol=1e-4)
+
+
+def test_windows_of_different_lengths_read_each_at_its_own_last_step():
+    """A list of windows of different lengths: fit and predict equal, window by window,
+    the same model fed each window alone (the padded call at its own length)."""
+    rng = np.random.default_rng(0)
+    windows = [rng.standard_normal((int(n), 2)) for n in rng.integers(3, 12, 40)]
+    y = np.array([w[:, 0].sum() for w in windows])
+    est = LSTMRegressor(hidden_size=6, epochs=3, batch_size=8, random_state=0,
+                        dtype="float64", validation_split=0.2).fit(windows, y)
+    assert est.n_features_in_ == 2 and est.x_ndim_ == 3
+    assert len(est.history_["loss"]) == 3 and len(est.history_["val_loss"]) == 3
+    pred = est.predict(windows)
+    alone = np.array([est.predict(w[None])[0] for w in windows])
+    np.testing.assert_allclose(pred, alone, rtol=1e-10, atol=1e-12)
+    # the standardization comes from the windows' own steps, not the padding
+    train = np.concatenate(windows[:32])
+    np.testing.assert_allclose(est.x_mean_, train.mean(axis=0), rtol=1e-12)
+    # one feature: windows (T_i,)
+    est1 = LSTMRegressor(hidden_size=4, epochs=2, random_state=0).fit(
+        [w[:, 0] for w in windows], y)
+    assert est1.predict([windows[0][:, 0], windows[1][:5, 0]]).shape == (2,)
+
+
+def test_windows_of_different_lengths_train_like_one_window_at_a_time():
+    """Plain SGD, batches of one window, no shuffling, no standardization: a fit on a list of
+    windows of different lengths equals warm-started fits on each window alone (the padded
+    one-call epoch kernel at that window's length)."""
+    rng = np.random.default_rng(1)
+    windows = [rng.standard_normal((int(n), 2)) for n in (5, 2, 7, 3, 6)]
+    y = rng.standard_normal(5)
+    kw = dict(hidden_size=4, epochs=1, batch_size=1, optimizer="sgd", learning_rate=0.05,
+              shuffle=False, standardize=False, random_state=3, dtype="float64")
+    ragged = LSTMRegressor(**kw).fit(windows, y)
+    one = LSTMRegressor(warm_start=True, **kw)
+    for w, t in zip(windows, y):
+        one.fit(w[None], [t])
+    np.testing.assert_allclose(ragged.lstm_._flat, one.lstm_._flat, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ragged.head_.flat, one.head_.flat, rtol=1e-10, atol=1e-12)
+
+
+def test_windows_of_different_lengths_bad_input():
+    with pytest.raises(ValueError, match=r"X\[1\] has 3 features"):
+        LSTMRegressor(epochs=1).fit([np.zeros((3, 2)), np.zeros((4, 3))], [0.0, 1.0])
+    with pytest.raises(ValueError, match=r"X\[0\]: expected a window"):
+        LSTMRegressor(epochs=1).fit([np.zeros((0, 2)), np.zeros((4, 2))], [0.0, 1.0])
+    with pytest.raises(ValueError, match=r"y: expected \(2,\)"):
+        LSTMRegressor(epochs=1).fit([np.zeros((3, 2)), np.zeros((4, 2))], [0.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match=r"X\[1\] contains NaN"):
+        LSTMRegressor(epochs=1).fit([np.zeros((3, 2)), np.full((4, 2), np.nan)], [0.0, 1.0])

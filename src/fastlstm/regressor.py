@@ -138,15 +138,33 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X, y):
         """Train on windows ``X`` (n, T, F) or (n, T) and targets ``y`` (n,) or (n, k).
 
+        ``X`` may also be a list of windows of different lengths, each (T_i, F) (or (T_i,)
+        for one feature): each window's prediction is read at its own last step, as a Keras
+        model with ``Masking`` reads right-padded windows. Such data trains batch by batch
+        through ``LSTMLayer.forward(..., lengths=...)`` rather than in one kernel call per
+        epoch; ``predict`` then takes such lists too (and (n, T, F) arrays).
+
         Returns
         -------
         self
         """
         self._check_params()
         dtype = _DTYPES[self.dtype]
-        X, y = validate_data(self, X, y, allow_nd=True, multi_output=True, y_numeric=True,
-                             dtype=[np.float64, np.float32])
-        X3 = self._as_sequences(X, fitting=True)
+        ragged = _ragged(X)
+        if ragged:
+            X3, lengths = _pad_windows(X, "X")
+            self.x_ndim_, self.n_features_in_ = 3, X3.shape[2]
+            y = check_array(y, ensure_2d=False, dtype=[np.float64, np.float32])
+            if y.ndim not in (1, 2) or len(y) != len(X3):
+                raise ValueError(f"y: expected ({len(X3)},) or ({len(X3)}, k) targets for "
+                                 f"{len(X3)} windows, got shape {y.shape}")
+            if not np.isfinite(y).all():
+                raise ValueError("Input y contains NaN or infinity.")
+        else:
+            X, y = validate_data(self, X, y, allow_nd=True, multi_output=True, y_numeric=True,
+                                 dtype=[np.float64, np.float32])
+            X3 = self._as_sequences(X, fitting=True)
+            lengths = None
         y2 = y.reshape(len(y), -1)
         self.y_ndim_ = y.ndim
         self.n_outputs_ = y2.shape[1]
@@ -159,10 +177,15 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
                              "both need at least one")
         X_train, y_train = X3[:n - n_val], y2[:n - n_val]
         X_val, y_val = X3[n - n_val:], y2[n - n_val:]
+        len_train = len_val = None
+        if ragged:
+            len_train, len_val = lengths[:n - n_val], lengths[n - n_val:]
 
         if self.standardize:
-            self.x_mean_ = X_train.mean(axis=(0, 1), dtype=np.float64)
-            self.x_scale_ = _scale(X_train.std(axis=(0, 1), dtype=np.float64))
+            # over the steps that are the windows' own (all of them for an array)
+            real = X_train if not ragged else X_train[_real_steps(X_train, len_train)][None]
+            self.x_mean_ = real.mean(axis=(0, 1), dtype=np.float64)
+            self.x_scale_ = _scale(real.std(axis=(0, 1), dtype=np.float64))
             self.y_mean_ = y_train.mean(axis=0, dtype=np.float64)
             self.y_scale_ = _scale(y_train.std(axis=0, dtype=np.float64))
         else:
@@ -197,7 +220,9 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
         # optimizer object runs the loop below in Python, batch by batch.
         epoch = (_EpochKernel(self, optimizer, Xs_train, ys_train, Xs_val, ys_val)
                  if getattr(self, "_kernel_loop", True) and type(optimizer) in (Adam, SGD)
-                 else _EpochLoop(self, optimizer, Xs_train, ys_train, Xs_val, ys_val))
+                 and not ragged
+                 else _EpochLoop(self, optimizer, Xs_train, ys_train, Xs_val, ys_val,
+                                 len_train, len_val))
         bar = self._progress_bar()
         try:
             for e in range(self.epochs):
@@ -236,6 +261,18 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X):
         """Predictions for windows ``X``: (n,) if ``y`` was 1-D in ``fit``, else (n, k)."""
         check_is_fitted(self, "lstm_")
+        if _ragged(X):
+            if self.x_ndim_ != 3:
+                raise ValueError("X: windows of different lengths need a model fitted on "
+                                 "(n, T, F) windows or on such a list")
+            X3, lengths = _pad_windows(X, "X")
+            if X3.shape[2] != self.n_features_in_:
+                raise ValueError(f"X has {X3.shape[2]} features, but LSTMRegressor is "
+                                 f"expecting {self.n_features_in_} features as input")
+            dtype = self.lstm_.dtype
+            pred = self._predict_lengths(self._scale_x(X3, dtype), lengths).astype(np.float64)
+            pred = pred * self.y_scale_ + self.y_mean_
+            return pred[:, 0] if self.y_ndim_ == 1 else pred
         if self.x_ndim_ == 2:
             X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         else:
@@ -333,11 +370,22 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
             lstm._give_scratch(scratch)
         return out
 
-    def _forward(self, Xs, training):
+    def _predict_lengths(self, Xs, lengths):
+        """Standardized padded windows (n, T, F) of the given lengths -> standardized
+        predictions (n, k), in chunks of windows (LSTMLayer.forward with lengths)."""
+        n = len(Xs)
+        out = np.empty((n, self.head_.out_features), self.lstm_.dtype)
+        step = max(1, (1 << 22) // max(1, Xs.shape[1] * 4 * self.hidden_size))
+        for a in range(0, n, step):
+            out[a:a + step] = self._forward(Xs[a:a + step], training=False,
+                                            lengths=lengths[a:a + step])
+        return out
+
+    def _forward(self, Xs, training, lengths=None):
         """Standardized windows (B, T, F) -> standardized predictions (B, k)."""
         if training:
             self._steps = Xs.shape[1]  # for _backward's zero dy
-        _, (h_n, _) = self.lstm_.forward(Xs, training=training)
+        _, (h_n, _) = self.lstm_.forward(Xs, training=training, lengths=lengths)
         D = 2 if self.bidirectional else 1
         # The last layer's final states, [forward, reverse]: Keras's return_sequences=False.
         features = np.concatenate(list(h_n[-D:]), axis=1) if D == 2 else h_n[-1]
@@ -368,6 +416,51 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
         except ImportError:
             return None
         return tqdm(total=self.epochs, desc="LSTMRegressor.fit", unit="epoch", leave=True)
+
+
+def _ragged(X):
+    """Whether X is a list (or tuple) of windows of different lengths."""
+    if not isinstance(X, (list, tuple)) or not X:
+        return False
+    try:
+        lens = {np.shape(w)[0] if np.ndim(w) else -1 for w in X}
+    except (TypeError, ValueError, IndexError):
+        return False
+    return len(lens) > 1
+
+
+def _pad_windows(X, name):
+    """A list of windows (T_i, F) or (T_i,) -> right-padded (n, T_max, F) float64 and the
+    lengths (n,); every window checked (numbers, finite, at least one step, same F)."""
+    windows = []
+    for i, w in enumerate(X):
+        try:
+            a = np.asarray(w, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name}[{i}] could not be read as numbers: {exc}") from exc
+        if a.ndim == 1:
+            a = a[:, None]
+        if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
+            raise ValueError(f"{name}[{i}]: expected a window (steps, features) or (steps,) "
+                             f"with at least one step, got shape {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name}[{i}] contains NaN or infinity.")
+        windows.append(a)
+    F = windows[0].shape[1]
+    bad = next((i for i, a in enumerate(windows) if a.shape[1] != F), None)
+    if bad is not None:
+        raise ValueError(f"{name}[{bad}] has {windows[bad].shape[1]} features, {name}[0] {F}: "
+                         "every window needs the same features")
+    lengths = np.array([len(a) for a in windows], np.int64)
+    out = np.zeros((len(windows), int(lengths.max()), F))
+    for i, a in enumerate(windows):
+        out[i, :len(a)] = a
+    return out, lengths
+
+
+def _real_steps(X3, lengths):
+    """(n, T) booleans: the steps of each padded window that are its own."""
+    return np.arange(X3.shape[1])[None, :] < lengths[:, None]
 
 
 def _keras_init(layer, rng):
@@ -474,9 +567,10 @@ class _EpochLoop:
     optimizer in NumPy): for an optimizer object of the user's own, and the tests' independent
     path to the kernel's epochs."""
 
-    def __init__(self, est, optimizer, X, y, X_val, y_val):
+    def __init__(self, est, optimizer, X, y, X_val, y_val, lengths=None, lengths_val=None):
         self.est, self.opt = est, optimizer
         self.X, self.y, self.X_val, self.y_val = X, y, X_val, y_val
+        self.lengths, self.lengths_val = lengths, lengths_val
         self.params = [est.lstm_._flat, est.head_.flat]
         self.grads = [est.lstm_._grad_flat, est.head_.grad_flat]
         self.last_finite = [np.empty_like(p) for p in self.params]
@@ -487,7 +581,8 @@ class _EpochLoop:
         total = 0.0
         for start in range(0, len(order), batch):
             idx = order[start:start + batch]
-            pred = est._forward(self.X[idx], training=True)
+            lens = None if self.lengths is None else self.lengths[idx]
+            pred = est._forward(self.X[idx], training=True, lengths=lens)
             loss, d_pred = mse_loss(pred, self.y[idx])
             if not np.isfinite(loss):
                 raise _nonfinite("loss", epoch, loss)
@@ -502,5 +597,7 @@ class _EpochLoop:
             total += loss * len(idx)
         val_loss = None
         if len(self.X_val):
-            val_loss = mse_loss(est._forward(self.X_val, training=False), self.y_val)[0]
+            pred = (est._forward(self.X_val, training=False) if self.lengths_val is None
+                    else est._predict_lengths(self.X_val, self.lengths_val))
+            val_loss = mse_loss(pred, self.y_val)[0]
         return total / len(self.X), val_loss
