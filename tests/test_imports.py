@@ -20,7 +20,7 @@ LAYERS = {
     "reference": 1, "_reference_layer": 1,
     "lstm": 2, "layer": 2,
     "training": 3, "regressor": 4,
-    "interop": 5,
+    "interop": 5, "torch": 5,
     "data": 6, "datasets": 6, "tracing": 6, "forecasting": 6, "benchmark": 6,
     "cli": 7, "__main__": 7,
     "__init__": 8,

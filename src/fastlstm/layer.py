@@ -271,6 +271,13 @@ class LSTMLayer:
         -------
         y : (T, B, D*H) (or (B, T, D*H)), (h_n, c_n) each (L*D, B, H), in the layer's dtype.
         """
+        y, states, rec = self._run(x, state, lengths, reset, training)
+        self._cache = rec
+        return y, states
+
+    def _run(self, x, state, lengths, reset, training):
+        """forward's work; returns its results and the record of a training call (None for
+        inference) without keeping it (fastlstm.torch keeps it in autograd's graph)."""
         x = to_array(x, "x", self.dtype)
         if x.ndim != 3:
             raise ValueError(f"x: expected 3 dimensions ({'B, T' if self.batch_first else 'T, B'}"
@@ -370,23 +377,18 @@ class LSTMLayer:
                 caches.append(LayerRecord(plan.steps_view(inp), plan.steps_view(out),
                                           tuple(layer_cache)))
             inp = out
-        self._cache = LayerForward(tuple(caches), T, B, plan) if training else None
+        rec = LayerForward(tuple(caches), T, B, plan) if training else None
         y = plan.unpack(inp)
         if self.batch_first:
             y = y.transpose(1, 0, 2).copy()
-        return y, (plan.unsort_state(h_n), plan.unsort_state(c_n))
+        return y, (plan.unsort_state(h_n), plan.unsort_state(c_n)), rec
 
     def record(self, x, state=None):
         """A training forward whose record is returned instead of kept: the
         :class:`fastlstm._records.LayerForward` (every layer's input and output, every
         direction's gates and cell states), with the layer's own record of its last training
         forward (what ``backward`` reads) left as it was."""
-        kept = self._cache
-        try:
-            self.forward(x, state, training=True)
-            return self._cache
-        finally:
-            self._cache = kept
+        return self._run(x, state, None, None, True)[2]
 
     def backward(self, dy, dstate=None):
         """Gradients of the last training forward; fills ``self.grads``.
@@ -399,7 +401,10 @@ class LSTMLayer:
         """
         if self._cache is None:
             raise RuntimeError("backward() needs a forward(x, training=True) first")
-        rec = self._cache
+        return self._backward_of(self._cache, dy, dstate)
+
+    def _backward_of(self, rec, dy, dstate):
+        """backward's work on a given record of a training forward (fills ``self.grads``)."""
         caches, T, B, plan = rec.layers, rec.steps, rec.batch, rec.plan
         H, D, G = self.hidden_size, self.num_directions, 4 * self.hidden_size
         DH, rows = D * H, plan.rows

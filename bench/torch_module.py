@@ -1,0 +1,115 @@
+"""``fastlstm.torch.LSTM`` against ``torch.nn.LSTM`` inside plain PyTorch: a training step
+(``zero_grad``, the LSTM, a ``Linear`` head on the last hidden state, MSE, ``backward``, an
+Adam step) and inference under ``torch.inference_mode()``, time major, float32 (and float64
+for training). Prints median milliseconds per step, each side in its own fresh process and both
+alternating in one. Run:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/torch_module.py
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+SHAPES = {"seed002": (24, 32, 1, 50), "S2": (50, 32, 32, 64), "S3": (100, 64, 256, 256),
+          "S4": (100, 16, 512, 1024), "S5": (1000, 1, 64, 128)}  # T, B, I, H
+CASES = [(s, "training", "float32") for s in ("seed002", "S2", "S3", "S5")] + \
+        [(s, "training", "float64") for s in ("seed002", "S2", "S3", "S5")] + \
+        [(s, "inference", "float32") for s in ("S2", "S3", "S4", "S5")]
+SIDES = ("torch.nn.LSTM", "fastlstm.torch.LSTM")
+
+
+def job(side, shape, mode, dtype, threads):
+    import torch
+    import fastlstm
+    import fastlstm.torch
+    torch.set_num_threads(threads)
+    fastlstm.set_num_threads(threads)
+    T, B, I, H = SHAPES[shape]
+    dt = getattr(torch, dtype)
+    torch.manual_seed(0)
+    cls = torch.nn.LSTM if side == SIDES[0] else fastlstm.torch.LSTM
+    lstm = cls(I, H, dtype=dt)
+    head = torch.nn.Linear(H, 1, dtype=dt)
+    x = torch.randn(T, B, I, dtype=dt)
+    y = torch.randn(B, 1, dtype=dt)
+    if mode == "inference":
+        def infer():
+            with torch.inference_mode():
+                lstm(x)
+        return infer
+    opt = torch.optim.Adam(list(lstm.parameters()) + list(head.parameters()), lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        _, (h, _) = lstm(x)
+        torch.nn.functional.mse_loss(head(h[-1]), y).backward()
+        opt.step()
+    return step
+
+
+def _median(fn, repeat):
+    fn()
+    fn()
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs)
+
+
+def run_side(side, threads, repeat):
+    return {" ".join(c): _median(job(side, *c, threads), repeat) for c in CASES}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=15)
+    p.add_argument("--side", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.side:
+        print(json.dumps(run_side(args.side, args.threads, args.repeat)))
+        return
+    import fastlstm
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
+                if ln.startswith("model name")), "?")
+    print(f"# {cpu}; fastlstm ISA path {fastlstm.config()['isa']}; {args.threads} thread(s) "
+          f"each side; median of {args.repeat} steps, milliseconds")
+    for how in ("own process", "one process"):
+        if how == "own process":
+            res = {s: json.loads(subprocess.run(
+                [sys.executable, __file__, "--side", s, "--threads", str(args.threads),
+                 "--repeat", str(args.repeat)], check=True, capture_output=True,
+                text=True).stdout.strip().splitlines()[-1]) for s in SIDES}
+        else:
+            res = {s: {} for s in SIDES}
+            for case in CASES:
+                fns = {s: job(s, *case, args.threads) for s in SIDES}
+                for s in SIDES:
+                    fns[s]()
+                runs = {s: [] for s in SIDES}
+                for _ in range(args.repeat):
+                    for s in SIDES:
+                        t0 = time.perf_counter()
+                        fns[s]()
+                        runs[s].append(time.perf_counter() - t0)
+                for s in SIDES:
+                    res[s][" ".join(case)] = statistics.median(runs[s])
+        print(f"\n{how}:\n")
+        print("| shape (T,B,I,H) | mode | dtype | torch.nn.LSTM | fastlstm.torch.LSTM | ratio |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for shape, mode, dtype in CASES:
+            key = f"{shape} {mode} {dtype}"
+            a, b = res[SIDES[0]][key], res[SIDES[1]][key]
+            dims = ",".join(map(str, SHAPES[shape]))
+            print(f"| {shape} {dims} | {mode} | {dtype} | {a * 1e3:.2f} | {b * 1e3:.2f} | "
+                  f"{a / b:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
