@@ -65,7 +65,9 @@ def test_layer_export_with_lengths_runs_like_forward_with_lengths(kwargs, capfd)
         for name, ours, theirs in zip(("y", "h_n", "c_n"), (y, h, c), got):
             np.testing.assert_allclose(theirs, ours, rtol=1e-5, atol=1e-6, err_msg=name)
     back, lens = fastlstm.from_onnx(model, return_lengths=True)
-    assert lens is None  # a graph input: the caller's at run time
+    assert lens == "lengths"  # a graph input: the caller's at run time
+    with pytest.raises(ValueError, match="return_lengths=True"):
+        fastlstm.from_onnx(model)
     for name, value in layer.state_dict().items():
         np.testing.assert_array_equal(back.state_dict()[name], value, err_msg=name)
     assert capfd.readouterr().err == ""
@@ -140,7 +142,7 @@ def test_onnx_operator_test_cases(monkeypatch, lens_as_input):
         if seq:
             with_lens += 1
             if lens_as_input:
-                assert lengths is None
+                assert lengths == seq  # the name of the graph input
                 lengths = feeds[seq]
             else:
                 np.testing.assert_array_equal(lengths, feeds[seq])

@@ -198,6 +198,10 @@ def test_windows_of_different_lengths_read_each_at_its_own_last_step():
     est1 = LSTMRegressor(hidden_size=4, epochs=2, random_state=0).fit(
         [w[:, 0] for w in windows], y)
     assert est1.predict([windows[0][:, 0], windows[1][:5, 0]]).shape == (2,)
+    # one-feature windows of one length, or a single one, are windows too
+    same = [windows[0][:3, 0], windows[1][:3, 0]]
+    np.testing.assert_allclose(est1.predict(same), est1.predict(np.stack(same)[:, :, None]))
+    assert est1.predict([windows[2][:, 0]]).shape == (1,)
 
 
 def test_windows_of_different_lengths_train_like_one_window_at_a_time():

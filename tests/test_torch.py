@@ -153,6 +153,30 @@ def test_state_dict_both_ways_copies_double_and_shared_memory():
                                    **TOL[torch.float64])
 
 
+def test_other_weights_never_overwrite_the_parameters():
+    """functional_call with other weights computes with them, leaves the module's parameters
+    alone, and a backward of an earlier call still uses the module's own weights."""
+    from torch.func import functional_call
+    ref, m = _pair(2, 3, bidirectional=True, dtype=torch.float64, seed=4)
+    before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    other = {n: 2 * p.detach() for n, p in m.named_parameters()}
+    x = torch.randn(4, 2, 2, dtype=torch.float64)
+    y1, _ = m(x)
+    y2, _ = functional_call(m, other, (x,))
+    y2_ref, _ = functional_call(ref, other, (x,))
+    torch.testing.assert_close(y2, y2_ref, **TOL[torch.float64])
+    for n, p in m.named_parameters():
+        assert torch.equal(p.detach(), before[n]), n
+    y1.sum().backward()
+    ref(x)[0].sum().backward()
+    for (n, p), q in zip(m.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, **TOL[torch.float64], msg=n)
+    m.flatten_parameters()  # nn.LSTM's, a no-op here
+    assert len(m._flat_weights) == 8
+    with pytest.raises(TypeError, match="float16"):
+        m.half()(x.half())
+
+
 @pytest.mark.slow
 def test_gradcheck_and_opcheck():
     from torch.func import functional_call

@@ -261,7 +261,9 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X):
         """Predictions for windows ``X``: (n,) if ``y`` was 1-D in ``fit``, else (n, k)."""
         check_is_fitted(self, "lstm_")
-        if _ragged(X):
+        if _ragged(X) or (self.x_ndim_ == 3 and isinstance(X, (list, tuple)) and X
+                          and all(np.ndim(w) == 1 for w in X)):
+            # windows of different lengths, or one-feature windows (T_i,) of a 3-D model
             if self.x_ndim_ != 3:
                 raise ValueError("X: windows of different lengths need a model fitted on "
                                  "(n, T, F) windows or on such a list")

@@ -263,9 +263,10 @@ def from_onnx(model_or_path, return_state=False, return_lengths=False):
         Also return the initial states ``(h0, c0)`` of shape ``(L*D, B, H)`` (None when the
         graph has none).
     return_lengths : bool
-        Also return (last) the graph's constant ``sequence_lens`` (B,), or None when it has
-        none or takes them as an input. A graph whose constant lengths differ between
-        sequences is refused without it: the layer alone would run every sequence in full.
+        Also return (last) the graph's ``sequence_lens``: its values (B,) when they are a
+        constant, the name of the graph input when they come at run time, None when the
+        graph has none. A graph with ``sequence_lens`` is refused without it: the layer alone
+        would run every sequence over every step, silently unlike the graph.
     """
     onnx = _onnx()
     from onnx import numpy_helper
@@ -335,8 +336,8 @@ def from_onnx(model_or_path, return_state=False, return_lengths=False):
 
 
 def _graph_lengths(specs, nodes, wanted):
-    """The one ``sequence_lens`` of the LSTM nodes: every node the same input (or none), the
-    constant values (or None)."""
+    """The one ``sequence_lens`` of the LSTM nodes (every node the same input, or none): the
+    constant values, the name of the run-time input, or None."""
     names = {s["lengths_name"] for s in specs}
     consts = [s["lengths"] for s in specs if s["lengths"] is not None]
     if len(names) > 1 and not (consts and len(consts) == len(specs)
@@ -344,14 +345,15 @@ def _graph_lengths(specs, nodes, wanted):
         raise ValueError(f"LSTM nodes {[n.name for n in nodes]}: inputs sequence_lens "
                          f"{sorted(str(n) for n in names)} differ; one LSTMLayer runs every "
                          "layer on the same lengths")
-    if not consts:
+    name = names.pop() if len(names) == 1 else specs[0]["lengths_name"]
+    if name is None:
         return None
-    lens = consts[0].astype(np.int64)
-    if not wanted and np.unique(lens).size > 1:
-        raise ValueError(f"model: the graph's constant sequence_lens={lens.tolist()} differ "
-                         "between sequences; pass return_lengths=True to get them and call "
-                         "forward(x, lengths=lengths)")
-    return lens
+    found = consts[0].astype(np.int64) if consts else name
+    if not wanted:
+        what = f"={found.tolist()}" if consts else f" ({name!r}, given at run time)"
+        raise ValueError(f"model: the graph has sequence_lens{what}; pass "
+                         "return_lengths=True to get them and call forward(x, lengths=...)")
+    return found
 
 
 def _node_spec(onnx, node, inits):

@@ -101,6 +101,14 @@ class LSTM(nn.Module):
             for w in self.parameters():
                 w.uniform_(-stdv, stdv)
 
+    def flatten_parameters(self):
+        """``nn.LSTM``'s (a cuDNN matter): nothing to do here; kept so models that call it
+        run unchanged."""
+
+    @property
+    def _flat_weights(self):
+        return [getattr(self, n) for n in self._flat_weights_names]
+
     @property
     def all_weights(self):
         D = 2 if self.bidirectional else 1

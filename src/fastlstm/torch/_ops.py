@@ -50,14 +50,19 @@ class Engine:
     def __setstate__(self, state):
         self.__init__(*state)
 
-    def layer(self, dtype):
-        layer = self.layers.get(dtype)
+    def layer(self, dtype, bound=True):
+        """The layer for dtype: the one whose buffer the module's parameters are (bound), or
+        the one that other weights are copied into for a call (never the parameters')."""
+        if dtype not in _DTYPES:
+            raise TypeError(f"fastlstm.torch: dtype {dtype} is not supported (float32 or "
+                            "float64)")
+        layer = self.layers.get((dtype, bound))
         if layer is None:
             layer = LSTMLayer(self.input_size, self.hidden_size, 1,
                               bidirectional=self.bidirectional, dtype=_DTYPES[dtype])
             for _, p in layer.parameters():
                 p[...] = 0
-            self.layers[dtype] = layer
+            self.layers[(dtype, bound)] = layer
         return layer
 
     def names(self):
@@ -75,22 +80,28 @@ def _engine(key):
 
 
 def _loaded(engine, dtype, weights):
-    """The engine's layer for dtype with these weights in it (copied unless they are its own
-    buffer)."""
-    layer = engine.layer(dtype)
+    """A layer of the engine computing with these weights: the bound one when they are the
+    module's own parameters (its buffer: nothing to copy), else the engine's other layer with
+    the weights copied in (so the module's parameters are never written)."""
+    bound = engine.layer(dtype)
     names = engine.names()
     if len(weights) != len(names):
         raise ValueError(f"fastlstm.torch: {len(weights)} weights for the {len(names)} "
                          f"parameters {names}")
+    own = True
     for name, w in zip(names, weights):
-        dst = layer._params[name]
+        dst = bound._params[name]
         if tuple(w.shape) != dst.shape:
             raise ValueError(f"{name}: expected shape {dst.shape}, got {tuple(w.shape)}")
         if w.dtype != dtype:
             raise TypeError(f"{name}: expected dtype {dtype}, got {w.dtype} (every weight "
                             "and the input need one dtype)")
-        if not (w.is_contiguous() and w.data_ptr() == dst.ctypes.data):
-            np.copyto(dst, w.detach().numpy())
+        own = own and w.is_contiguous() and w.data_ptr() == dst.ctypes.data
+    if own:
+        return bound
+    layer = engine.layer(dtype, bound=False)
+    for name, w in zip(names, weights):
+        np.copyto(layer._params[name], w.detach().numpy())
     return layer
 
 
