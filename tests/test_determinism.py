@@ -21,12 +21,12 @@ RUN = textwrap.dedent("""
     x = np.random.default_rng(0).standard_normal((9, 4, 3)).astype(np.float32)
     y, _ = layer.forward(x)
     layer.backward(np.ones_like(y))
-    h.update(layer._flat.tobytes()); h.update(y.tobytes()); h.update(layer._grad_flat.tobytes())
+    h.update(layer.flat.tobytes()); h.update(y.tobytes()); h.update(layer.grad_flat.tobytes())
     np.random.seed(5)
     seed_model = fastlstm.LSTM(1, 6, 1, verbose=False)
     X = [np.sin(np.arange(i, i + 8) / 3.0) for i in range(20)]
     h.update(np.array(seed_model.train(X, [np.roll(s, -1) for s in X], 3)).tobytes())
-    h.update(seed_model._flat.tobytes())
+    h.update(seed_model.flat.tobytes())
     try:
         est = fastlstm.LSTMRegressor(hidden_size=5, epochs=4, random_state=3)
         Xr = np.random.default_rng(1).standard_normal((50, 6, 2))
@@ -51,7 +51,7 @@ SAVER = textwrap.dedent("""
     print("ready", flush=True)
     k = 0
     while True:
-        layer._flat[:] = k  # every saved file holds one value throughout
+        layer.flat[:] = k  # every saved file holds one value throughout
         fastlstm.save(layer, path)
         k += 1
 """)
@@ -63,7 +63,7 @@ def test_a_save_killed_midway_leaves_a_whole_file(tmp_path):
     is always one complete save, never a torn one."""
     path = tmp_path / "model.npz"
     layer = fastlstm.LSTMLayer(64, 256, 2, bidirectional=True, dtype=np.float64, seed=0)
-    layer._flat[:] = -1.0
+    layer.flat[:] = -1.0
     fastlstm.save(layer, path)
     rng = np.random.default_rng(0)
     for _ in range(3):
@@ -74,7 +74,7 @@ def test_a_save_killed_midway_leaves_a_whole_file(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         loaded = fastlstm.load(path)
-        values = np.unique(loaded._flat)
+        values = np.unique(loaded.flat)
         assert values.size == 1, "a torn file: values of two saves mixed"
     # what a killed save leaves behind is at most its temporary file, never the target's name
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "model.npz"]

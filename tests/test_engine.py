@@ -117,7 +117,7 @@ def test_an_optimizer_step_is_seen(layer_and_x):
     layer, x = layer_and_x
     y, _ = layer.forward(x)
     layer.backward(np.ones_like(y))
-    SGD(learning_rate=0.1).step([layer._flat], [layer._grad_flat.copy()])
+    SGD(learning_rate=0.1).step([layer.flat], [layer.grad_flat.copy()])
     np.testing.assert_array_equal(layer.forward(x, training=False)[0], _fresh_output(layer, x))
 
 

@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "fastlstm"
 # (the demo, the benchmarks, the walkthrough and trace commands) may.
 LAYERS = {
     "_core": 0, "_kernels": 0, "_version": 0, "_names": 0, "_validation": 0, "_tables": 0,
-    "_config": 0, "_governor": 0, "_records": 0,
+    "_config": 0, "_governor": 0, "_records": 0, "_params": 0,
     "reference": 1, "_reference_layer": 1,
     "lstm": 2, "layer": 2,
     "training": 3, "regressor": 4,
@@ -42,13 +42,17 @@ def _imports(path):
                          for line in text.splitlines()
                          if re.match(r"\s*(from|import)\s+(\.|fastlstm)", line))
     tree = ast.parse(text, filename=str(path))
+    package = path.relative_to(SRC).parent.parts  # () at the top, ("interop",) in a subpackage
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:
-                found.add(node.module.split(".")[0])
-            elif node.level == 1:  # from . import x, y
-                found.update(alias.name for alias in node.names)
+            if node.level:  # relative: resolved against the file's own package
+                base = list(package[:len(package) - (node.level - 1)])
+                target = base + (node.module.split(".") if node.module else [])
+                if target:
+                    found.add(target[0])
+                else:  # from . import x, y at the top of fastlstm
+                    found.update(alias.name for alias in node.names)
             elif node.level == 0 and node.module and node.module.startswith("fastlstm"):
                 parts = node.module.split(".")
                 found.add(parts[1] if len(parts) > 1 else "__init__")
@@ -101,3 +105,11 @@ def test_no_import_cycle():
     for node in sorted(graph):
         if node not in state:
             visit(node)
+
+
+def test_relative_imports_of_subpackages_are_read():
+    """``from ..layer import`` inside a subpackage counts as an import of ``layer`` (the walk
+    would miss every import of the converters and the PyTorch module otherwise)."""
+    graph = _graph()
+    assert "layer" in graph["interop"] and "layer" in graph["torch"]
+    assert "_core" in graph["cli"] or "lstm" in graph["cli"]

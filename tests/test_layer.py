@@ -58,7 +58,7 @@ def test_splits_and_thread_counts_give_identical_bits(shape, dtype, isa, threads
             y, (h, c) = layer.forward(x)
             dx, (dh0, dc0) = layer.backward(dy)
             yi = layer.forward(x, training=False)[0]
-            results[(n_threads, split)] = [y, h, c, dx, dh0, dc0, yi, layer._grad_flat.copy()]
+            results[(n_threads, split)] = [y, h, c, dx, dh0, dc0, yi, layer.grad_flat.copy()]
     first_key = (1, "serial")
     for key, arrays in results.items():
         for name, a, b in zip(("y", "h_n", "c_n", "dx", "dh0", "dc0", "y (inference)",

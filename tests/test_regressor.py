@@ -109,7 +109,7 @@ def test_non_finite_loss_stops_with_clear_error_keeping_finite_weights():
                         learning_rate=1e30, random_state=0)
     with pytest.raises(NonFiniteLossError, match="learning_rate"):
         est.fit(X, y * 1e30)
-    assert np.isfinite(est.lstm_._flat).all() and np.isfinite(est.head_.flat).all()
+    assert np.isfinite(est.lstm_.flat).all() and np.isfinite(est.head_.flat).all()
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -217,7 +217,7 @@ def test_windows_of_different_lengths_train_like_one_window_at_a_time():
     one = LSTMRegressor(warm_start=True, **kw)
     for w, t in zip(windows, y):
         one.fit(w[None], [t])
-    np.testing.assert_allclose(ragged.lstm_._flat, one.lstm_._flat, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ragged.lstm_.flat, one.lstm_.flat, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ragged.head_.flat, one.head_.flat, rtol=1e-10, atol=1e-12)
 
 

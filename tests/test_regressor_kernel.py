@@ -54,10 +54,10 @@ def test_kernel_epochs_equal_the_python_loop_float64(isa, kwargs):
         assert fast_opt.iterations == ref_opt.iterations > 0
     else:
         fast, ref = _fit(True, X, y, **kwargs), _fit(False, X, y, **kwargs)
-    assert _rel(fast.lstm_._flat, ref.lstm_._flat) < 1e-10
+    assert _rel(fast.lstm_.flat, ref.lstm_.flat) < 1e-10
     assert _rel(fast.head_.flat, ref.head_.flat) < 1e-10
     # the last batch's gradients are left in the gradient buffers by both
-    assert _rel(fast.lstm_._grad_flat, ref.lstm_._grad_flat) < 1e-8
+    assert _rel(fast.lstm_.grad_flat, ref.lstm_.grad_flat) < 1e-8
     for key in ("loss", "val_loss"):
         np.testing.assert_allclose(fast.history_[key], ref.history_[key], rtol=1e-10)
     assert fast.best_epoch_ == ref.best_epoch_
@@ -68,7 +68,7 @@ def test_kernel_epochs_float32_follow_float64():
     X, y = _data(seed=1)
     fast = _fit(True, X, y, dtype="float32", validation_split=0.2)
     ref = _fit(False, X, y, dtype="float32", validation_split=0.2)
-    assert _rel(fast.lstm_._flat, ref.lstm_._flat) < 1e-4
+    assert _rel(fast.lstm_.flat, ref.lstm_.flat) < 1e-4
     np.testing.assert_allclose(fast.history_["val_loss"], ref.history_["val_loss"], rtol=1e-4)
 
 
@@ -86,7 +86,7 @@ def test_warm_start_continues_like_the_python_loop():
     ref = _fit(False, X, y, warm_start=True, epochs=2)
     fast.fit(X, y)
     ref.fit(X, y)
-    assert _rel(fast.lstm_._flat, ref.lstm_._flat) < 1e-10
+    assert _rel(fast.lstm_.flat, ref.lstm_.flat) < 1e-10
 
 
 @pytest.mark.parametrize("kernel", [True, False])
@@ -97,7 +97,7 @@ def test_non_finite_loss_stops_both_loops_alike(kernel):
     est._kernel_loop = kernel
     with pytest.raises(NonFiniteLossError, match="epoch 0"):
         est.fit(X, y * 1e30)
-    assert np.isfinite(est.lstm_._flat).all() and np.isfinite(est.head_.flat).all()
+    assert np.isfinite(est.lstm_.flat).all() and np.isfinite(est.head_.flat).all()
 
 
 def test_an_optimizer_of_ones_own_runs_in_python():
@@ -111,7 +111,7 @@ def test_an_optimizer_of_ones_own_runs_in_python():
     est.fit(X, y)
     ref = LSTMRegressor(hidden_size=4, epochs=2, optimizer=SGD(0.005), random_state=0,
                         dtype="float64").fit(X, y)
-    assert _rel(est.lstm_._flat, ref.lstm_._flat) < 1e-10
+    assert _rel(est.lstm_.flat, ref.lstm_.flat) < 1e-10
 
 
 @pytest.mark.parametrize("dtype, tol", [("float64", 1e-12), ("float32", 1e-5)])

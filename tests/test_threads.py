@@ -15,7 +15,7 @@ def _train_step(seed):
     x = np.random.default_rng(seed).standard_normal((30, 8, 4))
     y, _ = layer.forward(x)
     dx, _ = layer.backward(np.cos(y))
-    return y, dx, layer._grad_flat.copy()
+    return y, dx, layer.grad_flat.copy()
 
 
 def test_separate_models_in_threads_equal_a_sequential_run():
@@ -94,7 +94,7 @@ def test_seed_class_forward_backward_same_bits_with_a_team(threads):
         model = fastlstm.LSTM(32, 128, 1, verbose=False)
         _, outputs = model.forward(x)
         loss = model.backward(t)
-        results.append((np.array(outputs), loss, model._flat.copy()))
+        results.append((np.array(outputs), loss, model.flat.copy()))
         if n == 2 and fastlstm.config()["openmp"]:  # the team did run
             assert model._governor.samples[("forward", 30)][0]
             assert model._governor.samples[("backward", 30)][0]

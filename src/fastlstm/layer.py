@@ -7,6 +7,7 @@ import numpy as np
 
 from . import _core
 from ._names import param_names, suffix
+from ._params import FlatParams
 from ._records import DirectionRecord, LayerForward, LayerRecord
 from ._governor import TeamGovernor as _TeamGovernor
 from ._validation import (check_lengths, check_mask, check_positive_int, resolve_dtype,
@@ -84,11 +85,8 @@ class LSTMLayer:
         self.num_directions = 2 if self.bidirectional else 1
         self._names = param_names(self.num_layers, self.bidirectional, self.peepholes)
         self._shapes = {name: self._shape_of(name) for name in self._names}
-        size = sum(int(np.prod(s)) for s in self._shapes.values())
-        self._flat = np.zeros(size, self.dtype)
-        self._grad_flat = np.zeros(size, self.dtype)
-        self._params = self._views(self._flat)
-        self.grads = self._views(self._grad_flat)
+        self._store = FlatParams(self._shapes, self.dtype)
+        self._params, self.grads = self._store.views, self._store.grad_views
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(self.hidden_size)
         for name in self._names:
@@ -148,8 +146,7 @@ class LSTMLayer:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._params = self._views(self._flat)
-        self.grads = self._views(self._grad_flat)
+        self._params, self.grads = self._store.views, self._store.grad_views
         self._cache = None
         self._pack_cache = {}
         self._scratch_pool = []
@@ -194,13 +191,19 @@ class LSTMLayer:
         return {"peephole": self._params["peephole" + sfx] if self.peepholes else None,
                 "clip": self.clip or 0.0, "input_forget": self.input_forget}
 
-    def _views(self, flat):
-        views, start = {}, 0
-        for name in self._names:
-            n = int(np.prod(self._shapes[name]))
-            views[name] = flat[start:start + n].reshape(self._shapes[name])
-            start += n
-        return views
+    @property
+    def flat(self):
+        """Every parameter in one buffer, PyTorch's order (``parameters()`` are views of it)."""
+        return self._store.data
+
+    @property
+    def grad_flat(self):
+        """The gradients of the last ``backward``, laid out as ``flat`` (``grads`` views)."""
+        return self._store.grad
+
+    def offsets(self):
+        """``{name: start}``: where each parameter starts in ``flat``."""
+        return dict(self._store.offsets)
 
     def parameters(self):
         """Yield ``(name, array)``: views into the one parameter buffer, PyTorch's order."""

@@ -14,6 +14,7 @@ from ._core import NonFiniteLossError
 from ._governor import TeamGovernor
 from ._names import GATE_ORDER
 from ._records import SeedForward
+from ._params import FlatParams
 from ._validation import (as_sequence, check_positive_int, check_real, check_shape,
                           resolve_dtype, shape_str, to_array)
 
@@ -99,21 +100,28 @@ class LSTM:
     # -- parameters ---------------------------------------------------------------------------
 
     def _allocate(self):
-        """One allocation for all parameters, ``_flat`` (as in LSTMLayer), and its named parts
-        ``_parts`` (W, b, Wy, by: flat views for the kernels) and ``_W``.. (shaped views)."""
+        """One allocation for all parameters (``flat``, the helper every model uses), its named
+        parts ``_parts`` (W, b, Wy, by: flat views for the kernels) and ``_W``.. (the shapes
+        the NumPy class has)."""
         H, I, O = self.hidden_size, self.input_size, self.output_size
         G, K = 4 * H, H + I
-        sizes = {"W": G * K, "b": G, "Wy": O * H, "by": O}
-        self._flat = np.zeros(sum(sizes.values()), dtype=self.dtype)
-        views, start = {}, 0
-        for key, n in sizes.items():
-            views[key] = self._flat[start:start + n]
-            start += n
+        self._store = FlatParams({"W": (G * K,), "b": (G,), "Wy": (O * H,), "by": (O,)},
+                                 self.dtype, grads=False)
+        self._bind()
+
+    def _bind(self):
+        H, I, O = self.hidden_size, self.input_size, self.output_size
+        views = self._store.views
         self._parts = views
-        self._W = views["W"].reshape(G, K)
-        self._b = views["b"].reshape(G, 1)
+        self._W = views["W"].reshape(4 * H, H + I)
+        self._b = views["b"].reshape(4 * H, 1)
         self._Wy = views["Wy"].reshape(O, H)
         self._by = views["by"].reshape(O, 1)
+
+    @property
+    def flat(self):
+        """Every parameter in one buffer: W (4H, H+I) in gate order i, f, g, o, b, Wy, by."""
+        return self._store.data
 
     def _assign(self, target, value, name):
         arr = to_array(value, name, self.dtype)
@@ -149,10 +157,8 @@ class LSTM:
         return state
 
     def __setstate__(self, state):
-        params = state.pop("_flat")
         self.__dict__.update(state)
-        self._allocate()
-        self._flat[...] = params
+        self._bind()
 
     def sigmoid(self, x):
         """The seed's clipped sigmoid, 1 / (1 + exp(-clip(x, -15, 15))) (NumPy, for users)."""

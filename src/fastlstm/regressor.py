@@ -210,7 +210,7 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
                                seed=int(seeds[1]))
         optimizer = make_optimizer(self.optimizer, self.learning_rate, self.momentum,
                                    self.clip_value, self.clip_norm)
-        params = [self.lstm_._flat, self.head_.flat]
+        params = [self.lstm_.flat, self.head_.flat]
 
         self.history_ = {"loss": [], "val_loss": []}
         monitor = "val_loss" if n_val else "loss"
@@ -365,7 +365,7 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
         gov, key = lstm._governor, ("model predict", n, T)
         try:
             gov.report(key, _core.model_predict(
-                lstm._flat, _weight_offsets(lstm), self.head_.flat, [p for _, p in packed],
+                lstm.flat, _weight_offsets(lstm), self.head_.flat, [p for _, p in packed],
                 Xs.reshape(-1), out.reshape(-1), scratch, dims, n, T, isa_code=isa,
                 threads=gov.threads(key)))
         finally:
@@ -492,15 +492,12 @@ def _scale(std):
 
 
 def _weight_offsets(lstm):
-    """Where w_ih, w_hh, b_ih, b_hh of each layer and direction start in ``lstm._flat``, in
+    """Where w_ih, w_hh, b_ih, b_hh of each layer and direction start in ``lstm.flat``, in
     the kernels' order ((layer * D + direction) * 4 + which)."""
-    base, size = lstm._flat.ctypes.data, lstm._flat.itemsize
-    offsets = []
-    for layer in range(lstm.num_layers):
-        for d in range(lstm.num_directions):
-            offsets += [(lstm._params[name].ctypes.data - base) // size
-                        for name in lstm._names_of(layer, d)]
-    return np.asarray(offsets, dtype=np.int64)
+    at = lstm.offsets()
+    return np.asarray([at[name] for layer in range(lstm.num_layers)
+                       for d in range(lstm.num_directions)
+                       for name in lstm._names_of(layer, d)], dtype=np.int64)
 
 
 def _nonfinite(kind, epoch, loss):
@@ -532,9 +529,9 @@ class _EpochKernel:
         self.offsets = _weight_offsets(lstm)
         self.isa = _core.isa()
         self.scratch = np.empty(_core.model_train_scratch_size(
-            lstm.dtype.name, self.dims, lstm._flat.size, self.T, est.batch_size, self.N_val,
+            lstm.dtype.name, self.dims, lstm.flat.size, self.T, est.batch_size, self.N_val,
             self.isa), lstm.dtype)
-        params = [lstm._flat, est.head_.flat]
+        params = [lstm.flat, est.head_.flat]
         if optimizer._slots is None:
             optimizer._slots = [optimizer._new_slots(p) for p in params]
         if isinstance(optimizer, Adam):
@@ -553,7 +550,7 @@ class _EpochKernel:
         est, lstm, opt = self.est, self.est.lstm_, self.opt
         key = ("epoch", self.N, self.T)
         loss, val_loss, _, failed, opt.iterations, team, wall = _core.model_train_epoch(
-            lstm._flat, self.offsets, est.head_.flat, lstm._grad_flat, est.head_.grad_flat,
+            lstm.flat, self.offsets, est.head_.flat, lstm.grad_flat, est.head_.grad_flat,
             self.kind, *self.settings, opt.iterations, *self.slots, self.X, self.y,
             np.ascontiguousarray(order, dtype=np.int64), self.N, self.T, est.batch_size,
             self.X_val, self.y_val, self.N_val, self.scratch, self.dims, isa_code=self.isa,
@@ -573,8 +570,8 @@ class _EpochLoop:
         self.est, self.opt = est, optimizer
         self.X, self.y, self.X_val, self.y_val = X, y, X_val, y_val
         self.lengths, self.lengths_val = lengths, lengths_val
-        self.params = [est.lstm_._flat, est.head_.flat]
-        self.grads = [est.lstm_._grad_flat, est.head_.grad_flat]
+        self.params = [est.lstm_.flat, est.head_.flat]
+        self.grads = [est.lstm_.grad_flat, est.head_.grad_flat]
         self.last_finite = [np.empty_like(p) for p in self.params]
 
     def run(self, order, epoch):

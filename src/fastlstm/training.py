@@ -1,7 +1,7 @@
 """Training pieces: a Dense head, the MSE loss, SGD and Adam (Keras's update rules and defaults),
 gradient clipping by value and by global norm, seeded mini-batches.
 
-Parameters and gradients live in flat buffers (``LSTMLayer._flat``/``_grad_flat``,
+Parameters and gradients live in flat buffers (``LSTMLayer.flat``/``grad_flat``,
 ``Dense.flat``/``grad_flat``); an optimizer updates a list of such buffers in place with a few
 whole-buffer NumPy operations, so the per-batch Python work is one kernel call per layer plus the
 update, whatever the number of weight tensors.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._params import FlatParams
 from ._validation import check_positive_int, resolve_dtype, shape_str
 
 __all__ = ["Dense", "mse_loss", "SGD", "Adam", "make_optimizer", "clip_by_value",
@@ -35,9 +36,8 @@ class Dense:
         self.in_features = check_positive_int(in_features, "in_features")
         self.out_features = check_positive_int(out_features, "out_features")
         self.dtype = resolve_dtype(dtype)
-        n_w = self.out_features * self.in_features
-        self.flat = np.zeros(n_w + self.out_features, self.dtype)
-        self.grad_flat = np.zeros_like(self.flat)
+        self._store = FlatParams({"weight": (self.out_features, self.in_features),
+                                  "bias": (self.out_features,)}, self.dtype)
         self._bind()
         rng = np.random.default_rng(seed)
         limit = np.sqrt(6.0 / (self.in_features + self.out_features))
@@ -45,11 +45,17 @@ class Dense:
         self._x = None
 
     def _bind(self):
-        n_w = self.out_features * self.in_features
-        self.weight = self.flat[:n_w].reshape(self.out_features, self.in_features)
-        self.bias = self.flat[n_w:]
-        self.grads = {"weight": self.grad_flat[:n_w].reshape(self.weight.shape),
-                      "bias": self.grad_flat[n_w:]}
+        self.weight, self.bias = self._store["weight"], self._store["bias"]
+        self.grads = self._store.grad_views
+
+    @property
+    def flat(self):
+        """weight then bias, in one buffer."""
+        return self._store.data
+
+    @property
+    def grad_flat(self):
+        return self._store.grad
 
     def __getstate__(self):
         state = self.__dict__.copy()
