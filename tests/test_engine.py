@@ -164,12 +164,15 @@ def test_governor_keeps_the_faster_team_and_explores(threads):
         picks.append(n)
         gov.report(key, (2, 0.5e-3) if n == 0 else (1, 1e-3))
     assert picks[-50:].count(0) > 45
-    # a full-team call that suddenly runs slow makes the next call try one thread
+    # two full-team calls in a row that run slow make the next call try one thread; one
+    # does not
     gov2, key2 = _TeamGovernor(), ("k2",)
     for _ in range(5):
         assert gov2.threads(key2) == 0
         gov2.report(key2, (2, 1e-3))
     gov2.threads(key2)
+    gov2.report(key2, (2, 5e-3))
+    assert gov2.threads(key2) == 0
     gov2.report(key2, (2, 5e-3))
     assert gov2.threads(key2) == 1
     # one slow call of the full team (a neighbour's hiccup) does not flip the choice

@@ -20,17 +20,22 @@ class TeamGovernor:
     parked thread: measured at S2, 1.07 ms alone became 7.3 ms right after a numpy matmul. So
     the governor times both choices for each kind of call (what it is, layer, direction, steps,
     batch): the fastest of the last ``window`` calls with the full team and with one thread,
-    and the faster choice is used. One thread is tried when a full-team call ran ``slowdown``
-    times slower than the team's best (or every ``explore``-th call); from one thread, the full
-    team is tried every ``explore_early``-th call at first, every ``explore``-th later. The fastest of a few (not a mean) so that one call that a neighbour
-    slowed down does not flip the choice. Results do not depend on the team (the kernels split
-    outputs, never sums), only the speed does.
+    and the faster choice is used. One thread is tried when two full-team calls in a row ran
+    ``slowdown`` times slower than the ones before them (one slow call is a neighbour's hiccup:
+    inside a PyTorch training step a single-thread try after each such call cost 17 % at S2,
+    float64), or every ``explore``-th call (every ``explore_rare``-th once one thread has been
+    measured ``clearly`` slower); from one thread, the full team is tried every
+    ``explore_early``-th call at first, every ``explore``-th later. The fastest of a few (not
+    a mean) so that one call that a neighbour slowed down does not flip the choice. Results do
+    not depend on the team (the kernels split outputs, never sums), only the speed does.
     """
 
     explore = 16       # a call in this many tries the other choice ...
+    explore_rare = 64  # ... in this many when one thread was clearly slower ...
     explore_early = 4  # ... or in this many during a key's first `early_calls` on one thread
     early_calls = 32
-    slowdown = 1.3     # a full-team call this much slower than its best tries one thread next
+    slowdown = 1.3     # two full-team calls this much slower than its best try one thread
+    clearly = 1.5
     window = 4
 
     def __init__(self):
@@ -48,11 +53,14 @@ class TeamGovernor:
         if not full:
             return 0
         if not single or min(full) <= min(single):
-            # on the full team: one thread once after a call that ran slow, or now and then
-            if full[-1] > self.slowdown * best_full and tried_at != n_full:
+            # on the full team: one thread once after two calls that ran slow, or now and then
+            slow = self.slowdown * min(full[:-2]) if len(full) > 2 else best_full * self.slowdown
+            if len(full) >= 2 and full[-1] > slow and full[-2] > slow and tried_at != n_full:
                 entry[5] = n_full
                 return 1
-            return 1 if calls % self.explore == self.explore - 1 else 0
+            every = (self.explore_rare if single and min(single) > self.clearly * min(full)
+                     else self.explore)
+            return 1 if calls % every == every - 1 else 0
         every = self.explore_early if calls < self.early_calls else self.explore
         return 0 if calls % every == every - 1 else 1
 
