@@ -11,11 +11,11 @@ alternating in one. Run:
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import time
 
 import numpy as np
+
+from _sides import alternating, cpu_name, own_processes
 
 SHAPES = {"S2": (50, 32, 32, 64), "S3": (100, 64, 256, 256)}  # T, B, I, H
 SIDES = ("fastlstm padded", "fastlstm lengths", "torch padded", "torch packed")
@@ -82,7 +82,7 @@ def job(side, shape, mode, threads):
 
 def run_side(side, threads, repeat):
     return {f"{s} {mode}": _time(job(side, s, mode, threads), repeat)
-            for s in SHAPES for mode in ("inference", "training")}
+            for s in SHAPES for mode in ("inference", "training")}  # keys as alternating()'s
 
 
 def main(argv=None):
@@ -95,36 +95,22 @@ def main(argv=None):
         print(json.dumps(run_side(args.side, args.threads, args.repeat)))
         return
     import fastlstm
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                if ln.startswith("model name")), "?")
-    print(f"# {cpu}; fastlstm ISA path {fastlstm.config()['isa']}; {args.threads} thread(s); "
-          f"float32; lengths uniform in 1..T; median of {args.repeat} calls, milliseconds")
+    print(f"# {cpu_name()}; fastlstm ISA path {fastlstm.config()['isa']}; {args.threads} "
+          f"thread(s); float32; lengths uniform in 1..T; median of {args.repeat} calls, "
+          "milliseconds")
     try:
         import torch  # noqa: F401
         sides = SIDES
     except ImportError:
         sides = SIDES[:2]
+    cases = [(s, mode) for s in SHAPES for mode in ("inference", "training")]
     for how in ("own process", "one process"):
         if how == "own process":
-            res = {s: json.loads(subprocess.run(
-                [sys.executable, __file__, "--side", s, "--threads", str(args.threads),
-                 "--repeat", str(args.repeat)], check=True, capture_output=True,
-                text=True).stdout.strip().splitlines()[-1]) for s in sides}
+            res = own_processes(__file__, sides, ["--threads", args.threads,
+                                                  "--repeat", args.repeat])
         else:
-            res = {s: {} for s in sides}
-            for s in SHAPES:  # the sides alternate, shape by shape
-                for mode in ("inference", "training"):
-                    fns = {side: job(side, s, mode, args.threads) for side in sides}
-                    for side in sides:
-                        fns[side]()
-                    runs = {side: [] for side in sides}
-                    for _ in range(args.repeat):
-                        for side in sides:
-                            t0 = time.perf_counter()
-                            fns[side]()
-                            runs[side].append(time.perf_counter() - t0)
-                    for side in sides:
-                        res[side][f"{s} {mode}"] = statistics.median(runs[side])
+            res = alternating(lambda side, s, mode: job(side, s, mode, args.threads), sides,
+                              cases, args.repeat)
         print(f"\n{how}:\n")
         print("| shape, mode | " + " | ".join(sides) +
               " | lengths / padded | torch packed / fastlstm lengths |")

@@ -10,9 +10,9 @@ alternating in one. Run:
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import time
+
+from _sides import alternating, cpu_name, own_processes
 
 SHAPES = {"seed002": (24, 32, 1, 50), "S2": (50, 32, 32, 64), "S3": (100, 64, 256, 256),
           "S4": (100, 16, 512, 1024), "S5": (1000, 1, 64, 128)}  # T, B, I, H
@@ -76,30 +76,15 @@ def main(argv=None):
         print(json.dumps(run_side(args.side, args.threads, args.repeat)))
         return
     import fastlstm
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                if ln.startswith("model name")), "?")
-    print(f"# {cpu}; fastlstm ISA path {fastlstm.config()['isa']}; {args.threads} thread(s) "
-          f"each side; median of {args.repeat} steps, milliseconds")
+    print(f"# {cpu_name()}; fastlstm ISA path {fastlstm.config()['isa']}; {args.threads} "
+          f"thread(s) each side; median of {args.repeat} steps, milliseconds")
     for how in ("own process", "one process"):
         if how == "own process":
-            res = {s: json.loads(subprocess.run(
-                [sys.executable, __file__, "--side", s, "--threads", str(args.threads),
-                 "--repeat", str(args.repeat)], check=True, capture_output=True,
-                text=True).stdout.strip().splitlines()[-1]) for s in SIDES}
+            res = own_processes(__file__, SIDES, ["--threads", args.threads,
+                                                  "--repeat", args.repeat])
         else:
-            res = {s: {} for s in SIDES}
-            for case in CASES:
-                fns = {s: job(s, *case, args.threads) for s in SIDES}
-                for s in SIDES:
-                    fns[s]()
-                runs = {s: [] for s in SIDES}
-                for _ in range(args.repeat):
-                    for s in SIDES:
-                        t0 = time.perf_counter()
-                        fns[s]()
-                        runs[s].append(time.perf_counter() - t0)
-                for s in SIDES:
-                    res[s][" ".join(case)] = statistics.median(runs[s])
+            res = alternating(lambda s, *case: job(s, *case, args.threads), SIDES, CASES,
+                              args.repeat)
         print(f"\n{how}:\n")
         print("| shape (T,B,I,H) | mode | dtype | torch.nn.LSTM | fastlstm.torch.LSTM | ratio |")
         print("| --- | --- | --- | --- | --- | --- |")

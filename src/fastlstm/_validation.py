@@ -41,10 +41,7 @@ def to_array(value, name, dtype=None):
     into float64; a given dtype converts real input to it (float64 -> float32 only when asked).
     Complex, object, string and other non-numeric input is a TypeError.
     """
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:  # ragged lists and the like
-        raise ValueError(f"{name} could not be read as an array: {exc}") from exc
+    arr = _read_array(value, name)
     kind = arr.dtype.kind
     if kind == "c":
         raise TypeError(f"{name} must be real numbers, got complex ({_describe(arr)})")
@@ -125,12 +122,17 @@ def as_sequence(value, name, features, dtype, min_len=1):
     return np.require(arr, requirements=["C", "A"])
 
 
+def _read_array(value, name):
+    """np.asarray, with ragged lists and the like a ValueError naming the argument."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} could not be read as an array: {exc}") from exc
+
+
 def check_lengths(value, steps, batch):
     """``lengths`` of a batch: (batch,) integers in [0, steps], as int64."""
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"lengths could not be read as an array: {exc}") from exc
+    arr = _read_array(value, "lengths")
     if arr.dtype.kind not in "iu":
         raise TypeError(f"lengths must be integers, got {_describe(arr)}")
     if arr.shape != (batch,):
@@ -144,10 +146,7 @@ def check_lengths(value, steps, batch):
 
 def check_mask(value, name, shape, layout):
     """A boolean mask of the given shape (booleans, or integers 0 and 1), as bool."""
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name} could not be read as an array: {exc}") from exc
+    arr = _read_array(value, name)
     if arr.dtype.kind not in "biu":
         raise TypeError(f"{name} must be booleans, got {_describe(arr)}")
     if arr.shape != tuple(shape):

@@ -1,0 +1,44 @@
+"""What the comparison scripts of bench/ share: the CPU's name, each side measured in its own
+fresh process (the script run again with ``--side NAME``, printing one JSON line), and all
+sides alternating in one process, call by call. Times are medians in seconds."""
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((ln.split(":", 1)[1].strip() for ln in f
+                         if ln.startswith("model name")), "?")
+    except OSError:
+        return "?"
+
+
+def own_processes(script, sides, args):
+    """{side: {case: seconds}}: ``script --side S args...`` in a fresh interpreter per side."""
+    return {s: json.loads(subprocess.run(
+        [sys.executable, script, "--side", s, *map(str, args)], check=True,
+        capture_output=True, text=True).stdout.strip().splitlines()[-1]) for s in sides}
+
+
+def alternating(make, sides, cases, repeat):
+    """{side: {case key: seconds}}: for each case, ``make(side, *case)`` gives the call to
+    time; every side is called once to warm up, then the sides take turns ``repeat`` times."""
+    res = {s: {} for s in sides}
+    for case in cases:
+        fns = {s: make(s, *case) for s in sides}
+        for fn in fns.values():
+            fn()
+        runs = {s: [] for s in sides}
+        for _ in range(repeat):
+            for s, fn in fns.items():
+                t0 = time.perf_counter()
+                fn()
+                runs[s].append(time.perf_counter() - t0)
+        for s in sides:
+            res[s][" ".join(case)] = statistics.median(runs[s])
+    return res
