@@ -1556,3 +1556,72 @@ def test_trace_refuses_invalid_input_cleanly(data):
         warnings.simplefilter("ignore")
         with pytest.raises(CLEAN):
             fastlstm.trace(*args, **kwargs)
+
+
+# --- LSTMLayer with lengths and reset: each sequence alone, segment by segment --------------
+
+@FUZZ_HALF
+@given(data=st.data())
+def test_layer_lengths_and_reset_equal_each_sequence_alone(data):
+    """Any lengths (0 included), any restarts, stacked and bidirectional, any thread split: the
+    ragged call's outputs, final states and input gradients equal each sequence run alone over
+    its own steps, one segment at a time (the padded kernels), and the weight gradients equal
+    the sum of theirs."""
+    T = data.draw(st.integers(1, 9), label="T")
+    B = data.draw(st.integers(1, 7), label="B")
+    I = data.draw(st.integers(1, 5), label="I")
+    H = data.draw(st.integers(1, 20), label="H")
+    L = data.draw(st.integers(1, 2), label="L")
+    bi = data.draw(st.booleans(), label="bidirectional")
+    split = data.draw(st.sampled_from([0, 1, 2, 3]), label="split")
+    threads = data.draw(st.sampled_from([1, 2]), label="threads")
+    seed = data.draw(st.integers(0, 2 ** 16), label="seed")
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, T + 1, B)
+    reset = rng.random((T, B)) < data.draw(st.sampled_from([0.0, 0.2, 0.5]), label="p_reset")
+    layer = fastlstm.LSTMLayer(I, H, L, bidirectional=bi, dtype=np.float64, seed=seed)
+    D = layer.num_directions
+    x = rng.standard_normal((T, B, I))
+    h0, c0 = rng.standard_normal((2, L * D, B, H))
+    gy = rng.standard_normal((T, B, D * H))
+    ghn, gcn = rng.standard_normal((2, L * D, B, H))
+    before = fastlstm.get_num_threads()
+    fastlstm.set_num_threads(threads)
+    try:
+        layer._split = split
+        y, (hn, cn) = layer.forward(x, (h0, c0), lengths=lengths, reset=reset)
+        dx, (dh0, dc0) = layer.backward(gy, (ghn, gcn))
+        grads = {k: v.copy() for k, v in layer.grads.items()}
+        layer._split = 0
+        total = {k: np.zeros_like(v) for k, v in grads.items()}
+        fwd = np.array([k % D == 0 for k in range(L * D)])
+        tol = dict(rtol=1e-9, atol=1e-10)
+        for b in range(B):
+            s, n = slice(b, b + 1), int(lengths[b])
+            assert not y[n:, s].any() and not dx[n:, s].any()
+            if n == 0:
+                np.testing.assert_array_equal(hn[:, s], h0[:, s])
+                np.testing.assert_array_equal(dh0[:, s], ghn[:, s])
+                continue
+            starts = [0] + [t for t in range(1, n) if reset[t, b]]
+            seg = list(zip(starts, starts[1:] + [n]))
+            sum_dh0 = np.zeros_like(dh0[:, s])
+            for i, (t0, t1) in enumerate(seg):
+                ends = (fwd if i == len(seg) - 1 else np.zeros(L * D, bool)) | \
+                    (~fwd if i == 0 else np.zeros(L * D, bool))
+                ys, (hs, cs) = layer.forward(x[t0:t1, s], (h0[:, s], c0[:, s]))
+                np.testing.assert_allclose(y[t0:t1, s], ys, **tol)
+                np.testing.assert_allclose(hn[ends, s], hs[ends], **tol)
+                np.testing.assert_allclose(cn[ends, s], cs[ends], **tol)
+                dxs, (dh0s, _) = layer.backward(gy[t0:t1, s], (ghn[:, s] * ends[:, None, None],
+                                                               gcn[:, s] * ends[:, None, None]))
+                np.testing.assert_allclose(dx[t0:t1, s], dxs, **tol)
+                sum_dh0 += dh0s
+                for k in total:
+                    total[k] += layer.grads[k]
+            np.testing.assert_allclose(dh0[:, s], sum_dh0, **tol)
+        for k in total:
+            np.testing.assert_allclose(grads[k], total[k], rtol=1e-8, atol=1e-9, err_msg=k)
+    finally:
+        fastlstm.set_num_threads(before)
+        layer._split = 0
