@@ -2,6 +2,7 @@
 fresh process (the script run again with ``--side NAME``, printing one JSON line), and all
 sides alternating in one process, call by call. Times are medians in seconds."""
 
+import argparse
 import json
 import statistics
 import subprocess
@@ -42,3 +43,29 @@ def alternating(make, sides, cases, repeat):
         for s in sides:
             res[s][" ".join(case)] = statistics.median(runs[s])
     return res
+
+
+def median_time(fn, repeat, warmup=1):
+    """Median seconds of ``repeat`` calls of fn after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs)
+
+
+def arguments(doc, repeat, run_side, argv=None):
+    """The scripts' command line (--threads, --repeat, and the hidden --side of a worker
+    process). A worker measures its side, prints the JSON line and gets None back."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=repeat)
+    p.add_argument("--side", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.side:
+        print(json.dumps(run_side(args.side, args.threads, args.repeat)))
+        return None
+    return args

@@ -8,27 +8,13 @@ alternating in one. Run:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/lengths.py
 """
 
-import argparse
-import json
-import statistics
-import time
 
 import numpy as np
 
-from _sides import alternating, cpu_name, own_processes
+from _sides import alternating, arguments, cpu_name, median_time, own_processes
 
 SHAPES = {"S2": (50, 32, 32, 64), "S3": (100, 64, 256, 256)}  # T, B, I, H
 SIDES = ("fastlstm padded", "fastlstm lengths", "torch padded", "torch packed")
-
-
-def _time(fn, repeat):
-    fn()
-    runs = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t0)
-    return statistics.median(runs)
 
 
 def _inputs(T, B, I):
@@ -81,18 +67,13 @@ def job(side, shape, mode, threads):
 
 
 def run_side(side, threads, repeat):
-    return {f"{s} {mode}": _time(job(side, s, mode, threads), repeat)
+    return {f"{s} {mode}": median_time(job(side, s, mode, threads), repeat)
             for s in SHAPES for mode in ("inference", "training")}  # keys as alternating()'s
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeat", type=int, default=21)
-    p.add_argument("--side", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.side:
-        print(json.dumps(run_side(args.side, args.threads, args.repeat)))
+    args = arguments(__doc__, 21, run_side, argv)
+    if args is None:
         return
     import fastlstm
     print(f"# {cpu_name()}; fastlstm ISA path {fastlstm.config()['isa']}; {args.threads} "

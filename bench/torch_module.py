@@ -7,12 +7,8 @@ alternating in one. Run:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/torch_module.py
 """
 
-import argparse
-import json
-import statistics
-import time
 
-from _sides import alternating, cpu_name, own_processes
+from _sides import alternating, arguments, cpu_name, median_time, own_processes
 
 SHAPES = {"seed002": (24, 32, 1, 50), "S2": (50, 32, 32, 64), "S3": (100, 64, 256, 256),
           "S4": (100, 16, 512, 1024), "S5": (1000, 1, 64, 128)}  # T, B, I, H
@@ -51,29 +47,14 @@ def job(side, shape, mode, dtype, threads):
     return step
 
 
-def _median(fn, repeat):
-    fn()
-    fn()
-    runs = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t0)
-    return statistics.median(runs)
-
-
 def run_side(side, threads, repeat):
-    return {" ".join(c): _median(job(side, *c, threads), repeat) for c in CASES}
+    return {" ".join(c): median_time(job(side, *c, threads), repeat, warmup=2)
+            for c in CASES}
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeat", type=int, default=15)
-    p.add_argument("--side", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.side:
-        print(json.dumps(run_side(args.side, args.threads, args.repeat)))
+    args = arguments(__doc__, 15, run_side, argv)
+    if args is None:
         return
     import fastlstm
     print(f"# {cpu_name()}; fastlstm ISA path {fastlstm.config()['isa']}; {args.threads} "
