@@ -76,6 +76,15 @@ enum fl_split {
     FL_SPLIT_SERIAL = 3, /* one thread for the recurrence */
 };
 
+/* Whether a sequence forward fuses the input projection into its steps (x_t W_ih^T and
+ * h_{t-1} W_hh^T on the same registers) or runs it as one product before the loop; the results
+ * are the same bits either way. */
+enum fl_fuse {
+    FL_FUSE_AUTO = 0,    /* by the shape (fuse_of in fl_seq.h) */
+    FL_FUSE_ON = 1,
+    FL_FUSE_OFF = 2,
+};
+
 /* What a call reports of its threads: the team it ran and its wall time. A caller that sees a
  * full team run slower than one thread (cores shared with someone else's busy threads) may run
  * on fewer; fastlstm's layers do, and the results do not depend on the team size. */
@@ -85,12 +94,13 @@ typedef struct {
 } fl_stats;
 
 /* How to run one call: the ISA path (the one its packed weights were made for), the most
- * threads it may use, the split (FL_SPLIT_AUTO except in tests and tuning runs), and where to
- * report its threads (NULL: nowhere). */
+ * threads it may use, the split and the fusion (FL_SPLIT_AUTO and FL_FUSE_AUTO, 0, except in
+ * tests and tuning runs), and where to report its threads (NULL: nowhere). */
 typedef struct {
     int isa;
     int threads;
     int split;
+    int fuse;
     fl_stats *stats;
 } fl_exec;
 

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import subprocess
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -197,3 +201,31 @@ def threads():
         yield fastlstm.set_num_threads
     finally:
         fastlstm.set_num_threads(None)
+
+
+def run_cli(*args, cwd=None, in_subprocess=False):
+    """``fastlstm *args``: its exit status, stdout and stderr (as ``subprocess.run`` gives them).
+
+    By default in this process, through ``fastlstm.cli.main`` (what ``python -m fastlstm``
+    calls), so a test does not pay an interpreter start and the imports (0.4 s each on a slow
+    machine); ``in_subprocess=True`` runs the installed command itself, as a user would."""
+    args = [str(a) for a in args]
+    if in_subprocess:
+        return subprocess.run([sys.executable, "-m", "fastlstm", *args], capture_output=True,
+                              text=True, cwd=cwd, timeout=300)
+    from fastlstm import cli
+
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(args)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if isinstance(exc.code, str):
+                    err.write(exc.code + "\n")
+    finally:
+        os.chdir(here)
+    return types.SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())

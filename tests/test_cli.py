@@ -1,5 +1,7 @@
-"""The `fastlstm` subcommands walkthrough, trace and forecast, run as a user would: in a
-subprocess, from the installed package. (`demo`: test_demo_cli.py; `bench`: test_cli_bench.py.)"""
+"""The `fastlstm` subcommands walkthrough, trace and forecast, as a user runs them: through the
+installed package's entry (``fastlstm.cli.main``, in this process; each subcommand's help also
+in a subprocess, the installed command itself). (`demo`: test_demo_cli.py; `bench`:
+test_cli_bench.py.)"""
 
 import csv
 import re
@@ -10,14 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SEED004_FUTURE, SEED004_PRINT_ATOL, SEED004_TABLE
+from conftest import SEED004_FUTURE, SEED004_PRINT_ATOL, SEED004_TABLE, run_cli
 
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "fastlstm", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+def run(*args, cwd=None, in_subprocess=False):
+    return run_cli(*args, cwd=cwd, in_subprocess=in_subprocess)
 
 
 def _png_ok(path):
@@ -28,7 +29,7 @@ def _png_ok(path):
 
 @pytest.mark.parametrize("command", ["walkthrough", "trace", "forecast", "bench", "demo"])
 def test_every_subcommand_has_help(command):
-    proc = run(command, "--help")
+    proc = run(command, "--help", in_subprocess=True)  # the installed entry point itself
     assert proc.returncode == 0 and "usage: fastlstm " + command in proc.stdout
 
 
@@ -58,6 +59,7 @@ def test_trace_default_prints_the_notebook_004_table(tmp_path):
     _png_ok(tmp_path / "trace.png")
 
 
+@pytest.mark.slow  # trains a model: seconds; .ci/run runs it after the default suite
 def test_trace_of_a_saved_model(tmp_path):
     import fastlstm
 
@@ -136,6 +138,7 @@ def test_forecast_refuses_a_csv_without_a_header(tmp_path):
     assert proc.returncode == 1 and "needs a header row" in proc.stderr
 
 
+@pytest.mark.slow  # trains a model: seconds; .ci/run runs it after the default suite
 def test_forecast_default_series_beats_the_baselines_and_writes_files(tmp_path):
     pytest.importorskip("sklearn")
     proc = run("forecast", "--out", str(tmp_path), "--epochs", "60")

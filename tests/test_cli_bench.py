@@ -112,6 +112,7 @@ def check_row(row):
             <= flops / (fast - h_fast) / 1e9 + 0.005 + 1e-9), row
 
 
+@pytest.mark.slow  # times every side in a subprocess; .ci/run runs it after the default suite
 def test_quick_no_torch_prints_header_and_table(capsys, monkeypatch):
     for var in bench_cli.OPENBLAS_VARS:
         monkeypatch.delenv(var, raising=False)
@@ -132,6 +133,7 @@ def test_quick_no_torch_prints_header_and_table(capsys, monkeypatch):
     assert re.search(r"^# torch '-': not timed \(--no-torch\)$", out, re.M)
 
 
+@pytest.mark.slow  # times every side in a subprocess; .ci/run runs it after the default suite
 def test_torch_column(capsys):
     torch = pytest.importorskip("torch")
     code, out, err = bench(capsys, "--quick", "--shapes", "S1", "--threads", "1")
@@ -185,7 +187,7 @@ def test_reference_not_timed_at_slow_shapes_unless_named(capsys, monkeypatch):
     (["--dtype", "float16"], "--dtype", "float16"),
 ])
 def test_bad_options_are_one_line_argparse_errors(capsys, args, option, detail):
-    code, out, err = bench(capsys, *args)
+    code, out, err = bench(capsys, *args, in_process=True)
     assert code == 2
     assert out == ""
     error = [line for line in err.splitlines() if "error:" in line]
@@ -201,7 +203,7 @@ def test_openblas_variables_warned_about(capsys, monkeypatch, variables):
     values = {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "524288"}
     for var in variables:
         monkeypatch.setenv(var, values[var])
-    code, out, err = bench(capsys, "--quick", "--no-torch", "--shapes", "S1")
+    code, out, err = bench(capsys, "--quick", "--no-torch", "--shapes", "S1", in_process=True)
     assert code == 0, err
     warning = [line for line in out.splitlines() if line.startswith("# warning:")]
     assert len(warning) == 1, out

@@ -1,21 +1,23 @@
-"""The `fastlstm demo` command, run as a user would: in a subprocess, from the installed package."""
+"""The `fastlstm demo` command through the installed package's entry (``fastlstm.cli.main``; the
+demo's own run also in a subprocess, the installed command itself)."""
 
 import re
-import subprocess
-import sys
 
 import pytest
 
-
-def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "fastlstm", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+from conftest import run_cli
 
 
+def run(*args, cwd=None, in_subprocess=False):
+    return run_cli(*args, cwd=cwd, in_subprocess=in_subprocess)
+
+
+@pytest.mark.slow  # a subprocess that trains and plots; .ci/run runs it after the default suite
 def test_demo_trains_prints_and_writes_pngs(tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "plots"
-    proc = run("demo", "--epochs", "21", "--out", str(out), "--compare-epochs", "1")
+    proc = run("demo", "--epochs", "21", "--out", str(out), "--compare-epochs", "1",
+               in_subprocess=True)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     # the seed's epoch lines, every 10 epochs

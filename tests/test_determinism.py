@@ -38,6 +38,7 @@ RUN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # fresh interpreters; .ci/run runs it after the default suite
 def test_same_seed_is_bit_identical_run_after_run():
     digests = {subprocess.run([sys.executable, "-c", RUN], capture_output=True, text=True,
                               check=True, timeout=300).stdout.strip() for _ in range(3)}
@@ -58,6 +59,7 @@ SAVER = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+@pytest.mark.slow  # fresh interpreters; .ci/run runs it after the default suite
 def test_a_save_killed_midway_leaves_a_whole_file(tmp_path):
     """A process saving a 6 MB model in a loop is killed at random moments: the file on disk
     is always one complete save, never a torn one."""

@@ -10,6 +10,7 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
+@pytest.mark.slow  # trains on the whole series; .ci/run runs it after the default suite
 def test_airline_example_beats_both_baselines(tmp_path):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")

@@ -13,9 +13,9 @@ The properties, for each entry point:
 
 Tests that fail point at bugs of the package, not of the tests: they are left failing on purpose.
 
-Run with the normal suite (``FASTLSTM_FUZZ_EXAMPLES`` examples per test, default 50,
-derandomized so that every run draws the same examples), or as the dedicated fuzz run with
-``bash scripts/fuzz.sh [N]`` (N examples per test, default 2000, fresh random examples each run;
+Run with the normal suite (``FASTLSTM_FUZZ_EXAMPLES`` examples per test, default 30,
+derandomized so that every run draws the same examples; ``.ci/run`` runs them again with
+150), or as the dedicated fuzz run with ``bash scripts/fuzz.sh [N]`` (N examples per test, default 2000, fresh random examples each run;
 a failure prints the ``@reproduce_failure`` blob that replays it). Like the rest of the suite it
 tests the *installed* fastlstm.
 
@@ -59,7 +59,7 @@ def _env_int(name, default):
     return value
 
 
-EXAMPLES = _env_int("FASTLSTM_FUZZ_EXAMPLES", 50)
+EXAMPLES = _env_int("FASTLSTM_FUZZ_EXAMPLES", 30)
 DERANDOMIZE = os.environ.get("FASTLSTM_FUZZ_DERANDOMIZE", "1").strip() != "0"
 
 settings.register_profile(
@@ -1574,6 +1574,7 @@ def test_layer_lengths_and_reset_equal_each_sequence_alone(data):
     L = data.draw(st.integers(1, 2), label="L")
     bi = data.draw(st.booleans(), label="bidirectional")
     split = data.draw(st.sampled_from([0, 1, 2, 3]), label="split")
+    fuse = data.draw(st.sampled_from([0, 1, 2]), label="fuse")
     threads = data.draw(st.sampled_from([1, 2]), label="threads")
     seed = data.draw(st.integers(0, 2 ** 16), label="seed")
     rng = np.random.default_rng(seed)
@@ -1588,11 +1589,11 @@ def test_layer_lengths_and_reset_equal_each_sequence_alone(data):
     before = fastlstm.get_num_threads()
     fastlstm.set_num_threads(threads)
     try:
-        layer._split = split
+        layer._split, layer._fuse = split, fuse
         y, (hn, cn) = layer.forward(x, (h0, c0), lengths=lengths, reset=reset)
         dx, (dh0, dc0) = layer.backward(gy, (ghn, gcn))
         grads = {k: v.copy() for k, v in layer.grads.items()}
-        layer._split = 0
+        layer._split = layer._fuse = 0
         total = {k: np.zeros_like(v) for k, v in grads.items()}
         fwd = np.array([k % D == 0 for k in range(L * D)])
         tol = dict(rtol=1e-9, atol=1e-10)
@@ -1624,4 +1625,4 @@ def test_layer_lengths_and_reset_equal_each_sequence_alone(data):
             np.testing.assert_allclose(grads[k], total[k], rtol=1e-8, atol=1e-9, err_msg=k)
     finally:
         fastlstm.set_num_threads(before)
-        layer._split = 0
+        layer._split = layer._fuse = 0

@@ -66,6 +66,44 @@ def test_splits_and_thread_counts_give_identical_bits(shape, dtype, isa, threads
             np.testing.assert_array_equal(a, b, err_msg=f"{name}: {key} vs {first_key} ({isa})")
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(5, 70, 11, 13), (4, 20, 1, 9), (3, 17, 40, 70)])
+@pytest.mark.parametrize("extras", [
+    dict(), dict(peepholes=True, clip=0.5, input_forget=True, activation="relu")],
+    ids=["plain", "onnx-extras"])
+def test_fused_and_unfused_steps_give_identical_bits(shape, dtype, extras, isa, threads):
+    """The input projection fused into the steps (x_t W_ih^T and h_{t-1} W_hh^T on the same
+    registers) and run before the loop give the same bits: forward (training and inference,
+    with a state, lengths and restarts), backward, every split and thread count."""
+    T, B, I, H = shape
+    layer = fastlstm.LSTMLayer(I, H, 2, bidirectional=True, dtype=dtype, seed=3, **extras)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    state = tuple(rng.standard_normal((4, B, H)).astype(dtype) for _ in range(2))
+    dy = rng.standard_normal((T, B, 2 * H)).astype(dtype)
+    lengths = rng.integers(0, T + 1, B)
+    reset = rng.random((T, B)) < 0.2
+    results = {}
+    for n_threads in (1, 2):
+        threads(n_threads)
+        for split in ("batch", "units"):
+            for fuse in ("off", "on", "auto"):
+                layer._split, layer._fuse = _core.SPLITS[split], _core.FUSES[fuse]
+                out = []
+                for kw in (dict(), dict(lengths=lengths, reset=reset)):
+                    y, (h, c) = layer.forward(x, state, **kw)
+                    dx, (dh0, dc0) = layer.backward(dy)
+                    yi, (hi, ci) = layer.forward(x, state, training=False, **kw)
+                    out += [y, h, c, dx, dh0, dc0, layer.grad_flat.copy(), yi, hi, ci]
+                results[(n_threads, split, fuse)] = out
+    layer._split = layer._fuse = 0
+    first_key = (1, "batch", "off")
+    for key, arrays in results.items():
+        for i, (a, b) in enumerate(zip(arrays, results[first_key])):
+            np.testing.assert_array_equal(a, b, err_msg=f"output {i}: {key} vs {first_key} "
+                                          f"({isa})")
+
+
 @pytest.mark.parametrize("activation", ["relu", "linear"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("T, B, I, H, L, bi, bf", [CONFIGS[2], CONFIGS[5], CONFIGS[6]])

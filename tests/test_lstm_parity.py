@@ -452,6 +452,7 @@ def run_pattern_example(LSTM, plt, epochs):
 
 
 @pytest.mark.filterwarnings("ignore:.*non-interactive.*:UserWarning")
+@pytest.mark.slow  # the seed demo twice; .ci/run runs it after the default suite
 def test_seed_demo_runs_unchanged_with_the_fast_class(capsys):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg", force=True)

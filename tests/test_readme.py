@@ -1,8 +1,8 @@
 """Every Python snippet in the README runs as pasted, in a fresh interpreter (in a temporary
 folder, for the files some of them write), with the extras it names installed; a snippet
 whose extra is missing here is skipped, naming it. The snippets that start PyTorch, Keras or
-ONNX Runtime (5 to 10 s each, mostly their imports) are marked slow: `.ci/run` runs them
-after the default suite."""
+ONNX Runtime (5 to 10 s each, mostly their imports) or train for 30 epochs are marked slow:
+`.ci/run` runs them after the default suite."""
 
 import os
 import re
@@ -25,7 +25,7 @@ def test_the_readme_has_snippets():
     assert len(SNIPPETS) >= 5
 
 
-HEAVY = ("import torch", "import keras", "onnxruntime")
+HEAVY = ("import torch", "import keras", "onnxruntime", "epochs=30")  # imports, or training
 CASES = [pytest.param(code, id=f"snippet{k}",
                       marks=[pytest.mark.slow] if any(h in code for h in HEAVY) else [])
          for k, code in enumerate(SNIPPETS)]

@@ -103,13 +103,19 @@ def test_init_params_shapes_bounds_and_draw_order(dtype):
 
 # --- finite-difference gradient check (float64) -----------------------------------------------
 
-@pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
+# The largest configuration (two bidirectional layers, batch first: 2 s a check on a slow
+# machine) runs with the slow tests (.ci/run runs them after the default suite).
+FD_CASES = [pytest.param(c, id=i, marks=[pytest.mark.slow] if k == 5 else [])
+            for k, (c, i) in enumerate(zip(CONFIGS, CONFIG_IDS))]
+
+
+@pytest.mark.parametrize("config", FD_CASES)
 def test_gradients_match_finite_differences(config):
     _check_gradients(config, "tanh")
 
 
 @pytest.mark.parametrize("activation", ["relu", "linear"])
-@pytest.mark.parametrize("config", [CONFIGS[2], CONFIGS[5]], ids=[CONFIG_IDS[2], CONFIG_IDS[5]])
+@pytest.mark.parametrize("config", [FD_CASES[2], FD_CASES[5]])
 def test_activation_gradients_match_finite_differences(config, activation):
     _check_gradients(config, activation)
 
