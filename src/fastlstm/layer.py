@@ -3,6 +3,8 @@ names and shapes, on the C sequence kernels (csrc/fl_seq.h: fl_seq_forward/backw
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import _core
@@ -10,14 +12,16 @@ from ._names import param_names, suffix
 from ._params import FlatParams
 from ._records import DirectionRecord, LayerForward, LayerRecord
 from ._governor import TeamGovernor as _TeamGovernor
-from ._validation import (check_lengths, check_mask, check_positive_int, resolve_dtype,
-                          shape_str, to_array)
+from ._validation import (check_lengths, check_mask, check_positive_int, dtype_name,
+                          resolve_dtype, shape_str, to_array)
 
 __all__ = ["LSTMLayer", "LSTMStream"]
 
 # Elements of the inference scratch (the gate preactivations of a chunk of steps): 4 Mi values,
 # 16 MiB in float32, whatever T and B.
 _INFERENCE_CHUNK_ELEMENTS = 1 << 22
+# The keywords of a cell without ONNX extras (shared: the kernels only read them).
+_NO_EXTRAS = {"peephole": None, "clip": 0.0, "input_forget": False}
 
 
 class LSTMLayer:
@@ -101,25 +105,38 @@ class LSTMLayer:
     # -- packed weights -----------------------------------------------------------------
 
     def _packed(self, layer, direction):
-        """``(isa, packed)``: the weights of one layer and direction packed for the kernels.
+        """``(isa, packed)``: the weights of one layer and direction packed for the kernels."""
+        entry = self._pack_entry(layer, direction)
+        return entry[0], entry[2]
 
-        Kept across calls and checked against a copy of the weights they were packed from, by
-        content, before every use: whatever changed the parameters (``load_state_dict``, an
+    def _pack_entry(self, layer, direction):
+        """``(isa, snapshot, packed, bias)`` of one layer and direction: the weights packed for
+        the kernels and ``b_ih + b_hh``.
+
+        Kept across calls and checked against a copy of the parameters they were made from
+        (weight_ih, weight_hh, bias_ih, bias_hh: one span of the flat buffer, one comparison),
+        by content, before every use: whatever changed the parameters (``load_state_dict``, an
         optimizer step, a write into a view from ``parameters()``) makes the next call repack.
         Entries are replaced, never changed, so a call in another thread keeps the one it took.
         """
         isa = _core.isa()
-        w_ih, w_hh = (self._params[n] for n in self._names_of(layer, direction)[:2])
+        names = self._names_of(layer, direction)
+        offsets, data = self._store.offsets, self._store.data
+        lo, hi = offsets[names[0]], offsets[names[3]] + 4 * self.hidden_size
+        live = data[lo:hi]
         entry = self._pack_cache.get((layer, direction))
-        if (entry is not None and entry[0] == isa and _core.same_bytes(entry[1], w_ih)
-                and _core.same_bytes(entry[2], w_hh)):
-            return isa, entry[3]
-        snap_ih, snap_hh = w_ih.copy(), w_hh.copy()
-        H, in_size = self.hidden_size, w_ih.shape[1]
-        packed = np.empty(_core.packed_size(self.dtype.name, in_size, H, isa), self.dtype)
-        _core.pack_weights(packed, snap_ih.reshape(-1), snap_hh.reshape(-1), in_size, H, isa)
-        self._pack_cache[(layer, direction)] = (isa, snap_ih, snap_hh, packed)
-        return isa, packed
+        if entry is not None and entry[0] == isa and _core.same_bytes(entry[1], live):
+            return entry
+        snap = live.copy()
+        H, G = self.hidden_size, 4 * self.hidden_size
+        in_size = (offsets[names[1]] - offsets[names[0]]) // G
+        w_ih, w_hh = snap[:G * in_size], snap[G * in_size:G * (in_size + H)]
+        bias = snap[G * (in_size + H):G * (in_size + H + 1)] + snap[G * (in_size + H + 1):]
+        packed = np.empty(_core.packed_size(dtype_name(self.dtype), in_size, H, isa), self.dtype)
+        _core.pack_weights(packed, w_ih, w_hh, in_size, H, isa)
+        entry = (isa, snap, packed, bias)
+        self._pack_cache[(layer, direction)] = entry
+        return entry
 
     def _take_scratch(self, n):
         """A scratch buffer of at least n values, from the pool when one is free: fresh pages of
@@ -178,6 +195,7 @@ class LSTMLayer:
         return (G,)
 
     @staticmethod
+    @functools.lru_cache(maxsize=None)
     def _names_of(layer, direction):
         """weight_ih, weight_hh, bias_ih, bias_hh names of one layer and direction."""
         sfx = suffix(layer, direction)
@@ -189,6 +207,8 @@ class LSTMLayer:
 
     def _extras(self, layer, direction):
         """The ONNX cell extras of one layer and direction as seq_forward keywords."""
+        if not (self.peepholes or self.clip or self.input_forget):
+            return _NO_EXTRAS
         sfx = suffix(layer, direction)
         return {"peephole": self._params["peephole" + sfx] if self.peepholes else None,
                 "clip": self.clip or 0.0, "input_forget": self.input_forget}
@@ -330,9 +350,7 @@ class LSTMLayer:
             gates = None if training else self._take_scratch(chunk * B * G)
             for d in range(D):
                 k = layer * D + d
-                isa, packed = self._packed(layer, d)
-                _, _, b_ih, b_hh = (self._params[n] for n in self._names_of(layer, d))
-                bias = b_ih + b_hh
+                isa, _, packed, bias = self._pack_entry(layer, d)
                 h0_k = h0[k].reshape(-1) if h0 is not None else None
                 c0_k = c0[k].reshape(-1) if c0 is not None else None
                 c_last = c_n[k].reshape(-1)
@@ -445,7 +463,7 @@ class LSTMLayer:
                 r = layer_cache[d]
                 gates, cell, h0_k, c0_k, isa, packed = r.gates, r.cell, r.h0, r.c0, r.isa, r.packed
                 scratch = self._take_scratch(
-                    _core.bwd_scratch_size(self.dtype.name, T, B, in_size, H, isa))
+                    _core.bwd_scratch_size(dtype_name(self.dtype), T, B, in_size, H, isa))
                 dbias = self.grads[n_b_ih].reshape(-1)
                 back = self._backwards(d)
                 gov, key = self._governor, ("backward", layer, d, T, B)
@@ -488,6 +506,13 @@ class _StepPlan:
     def __init__(self, T, B, lengths, reset):
         self.T, self.B = T, B
         self.order = None
+        self.plain = lengths is None and reset is None
+        if self.plain:  # the common call: nothing to compute (a small call's Python counts)
+            self.lengths = self.batch_sizes = self.index = None
+            self.offsets = range(0, (T + 1) * B, B)
+            self.rows = T * B
+            self.reset = (None, None)
+            return
         if lengths is not None:
             order = np.argsort(-lengths, kind="stable")
             if not (order == np.arange(B)).all():
@@ -508,7 +533,6 @@ class _StepPlan:
             step = np.repeat(np.arange(T), counts)
             r = np.arange(self.rows) - self.offsets[step]
             self.index = step * B + (r if self.order is None else self.order[r])
-        self.plain = lengths is None and reset is None
         self.reset = (None, None)
         if reset is not None:
             back = np.zeros_like(reset)
@@ -552,6 +576,8 @@ class _StepPlan:
     def last_state(self, hidden, backwards, h0, H):
         """(B, H): each row's hidden state at the last step it ran (the first, for a direction
         that runs backwards), or its initial state if it ran none."""
+        if self.plain:  # every row ran all T steps
+            return hidden[:self.B] if backwards else hidden[(self.T - 1) * self.B:]
         r = np.arange(self.B)
         ran = self.lengths > 0
         if backwards:

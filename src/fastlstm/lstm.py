@@ -16,7 +16,7 @@ from ._names import GATE_ORDER
 from ._records import SeedForward
 from ._params import FlatParams
 from ._validation import (as_sequence, check_positive_int, check_real, check_shape,
-                          resolve_dtype, shape_str, to_array)
+                          dtype_name, resolve_dtype, shape_str, to_array)
 
 __all__ = ["LSTM", "lstm_step", "NonFiniteLossError", "GATE_ORDER"]
 
@@ -178,7 +178,8 @@ class LSTM:
         H = self.hidden_size
         return (np.empty((T, H), self.dtype), np.empty((T, H), self.dtype),
                 np.empty((T, 4 * H), self.dtype),
-                self._scratch("packed", _core.packed_size(self.dtype.name, self.input_size, H)))
+                self._scratch("packed", _core.packed_size(dtype_name(self.dtype), self.input_size,
+                                                          H)))
 
     def _scratch(self, name, n):
         """A scratch buffer of at least n values kept between calls: at H = 128 a call's packed
@@ -290,8 +291,8 @@ class LSTM:
                              f"inputs), shape ({T}, {self.output_size}), got "
                              f"{shape_str(y.shape)}")
         work = self._scratch("work", _core.seed_workspace_size(
-            self.dtype.name, T, self.input_size, self.hidden_size, self.output_size))
-        packed = self._scratch("packed", _core.packed_size(self.dtype.name, self.input_size,
+            dtype_name(self.dtype), T, self.input_size, self.hidden_size, self.output_size))
+        packed = self._scratch("packed", _core.packed_size(dtype_name(self.dtype), self.input_size,
                                                            self.hidden_size))
         f = self._parts
         gov, key, threads = self._threads("backward", T)
@@ -391,7 +392,8 @@ class LSTM:
         I, H, O = self.input_size, self.hidden_size, self.output_size
         t_max = int(np.max(np.diff(offsets)))
         hidden, cell, gates, w_t = self._buffers(t_max)
-        work = self._scratch("work", _core.seed_workspace_size(self.dtype.name, t_max, I, H, O))
+        work = self._scratch("work", _core.seed_workspace_size(dtype_name(self.dtype), t_max, I,
+                                                               H, O))
         f = self._parts
         losses = []
         epoch = 0

@@ -24,6 +24,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
                       "pip install 'fastlstm[sklearn]'") from exc
 
 from . import _core
+from ._validation import dtype_name
 
 __all__ = ["LSTMRegressor"]
 
@@ -360,8 +361,8 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
         out = np.empty((n, dims[4]), lstm.dtype)
         if n == 0:
             return out
-        scratch = lstm._take_scratch(_core.model_predict_scratch_size(lstm.dtype.name, dims, T,
-                                                                      n, isa))
+        scratch = lstm._take_scratch(_core.model_predict_scratch_size(
+            dtype_name(lstm.dtype), dims, T, n, isa))
         gov, key = lstm._governor, ("model predict", n, T)
         try:
             gov.report(key, _core.model_predict(
@@ -529,7 +530,7 @@ class _EpochKernel:
         self.offsets = _weight_offsets(lstm)
         self.isa = _core.isa()
         self.scratch = np.empty(_core.model_train_scratch_size(
-            lstm.dtype.name, self.dims, lstm.flat.size, self.T, est.batch_size, self.N_val,
+            dtype_name(lstm.dtype), self.dims, lstm.flat.size, self.T, est.batch_size, self.N_val,
             self.isa), lstm.dtype)
         params = [lstm.flat, est.head_.flat]
         if optimizer._slots is None:
