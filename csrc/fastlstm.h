@@ -76,13 +76,13 @@ enum fl_split {
     FL_SPLIT_SERIAL = 3, /* one thread for the recurrence */
 };
 
-/* Whether a sequence forward fuses the input projection into its steps (x_t W_ih^T and
- * h_{t-1} W_hh^T on the same registers) or runs it as one product before the loop; the results
- * are the same bits either way. */
-enum fl_fuse {
-    FL_FUSE_AUTO = 0,    /* by the shape (fuse_of in fl_seq.h) */
-    FL_FUSE_ON = 1,
-    FL_FUSE_OFF = 2,
+/* How a sequence forward runs its steps (fl_seq.h); the results are the same bits either way. */
+enum fl_step {
+    FL_STEP_AUTO = 0,   /* by the split: the panel step, or the unit-block step with units */
+    FL_STEP_TILE = 1,   /* per step a tile over unit blocks (the four gates of VL units) with
+                           the gate math on its registers */
+    FL_STEP_PANELS = 2, /* per step a blocked product over gate-major panels of W_hh^T, then a
+                           gate pass (not with the units split: the unit-block step there) */
 };
 
 /* What a call reports of its threads: the team it ran and its wall time. A caller that sees a
@@ -94,13 +94,13 @@ typedef struct {
 } fl_stats;
 
 /* How to run one call: the ISA path (the one its packed weights were made for), the most
- * threads it may use, the split and the fusion (FL_SPLIT_AUTO and FL_FUSE_AUTO, 0, except in
+ * threads it may use, the split and the steps (FL_SPLIT_AUTO and FL_STEP_AUTO, 0, except in
  * tests and tuning runs), and where to report its threads (NULL: nowhere). */
 typedef struct {
     int isa;
     int threads;
     int split;
-    int fuse;
+    int step;
     fl_stats *stats;
 } fl_exec;
 

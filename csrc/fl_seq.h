@@ -7,11 +7,12 @@
  * on the registers of that product (fwd_tile), so a step reads its weights once and its
  * preactivations never make a round trip through memory. W_hh^T is packed unit-interleaved for
  * this: block u of the packed matrix holds, for VL hidden units, their i, f, g and o columns
- * side by side, so one register tile holds all four gates of its units. When each thread has
- * enough rows a step and W_ih^T is small (fuse_of), the steps fuse the projection instead: W_ih^T
- * is packed unit-interleaved too, and a step's tile runs x_t W_ih^T from the bias and then
- * h_{t-1} W_hh^T on the same registers, so the projection's (T*B, G) values never go through
- * memory at all. Both orders add each preactivation's products in the same order: same bits.
+ * side by side, so one register tile holds all four gates of its units (the unit-block step,
+ * FL_STEP_TILE: what the units split needs, each thread owning the gates of its units). With
+ * the batch split or one thread a step is instead one blocked product over gate-major panels
+ * of W_hh^T (fl_gemm.h's tiles) and then a gate pass over the step's rows (FL_STEP_PANELS):
+ * bigger register tiles, and gate math without the accumulators' register pressure. Both add
+ * each preactivation's products in the same order: the same bits.
  *
  * Backward, in reverse: the gate math of step t (bwd_gates) gives dG_t; dh_{t-1} = dG_t W_hh is
  * one product (on W_hh packed in panels over the units); after the loop, dX = dG W_ih, and the
@@ -63,10 +64,6 @@ FL_INLINE void stats_end(const fl_exec *ex, double t0)
 /* ... and W_hh^T no larger than this (beyond it, each thread streaming all of it every step
  * costs more than a barrier per step). */
 #define FL_BATCH_MAX_BYTES (4LL << 20)
-/* The steps fuse the input projection (fuse_of) from this many rows of a step per thread, with
- * W_ih^T no larger than this. */
-#define FL_FUSE_MIN_ROWS 8
-#define FL_FUSE_MAX_BYTES (256LL << 10)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Packed weights                                                                             */
@@ -77,7 +74,7 @@ FL_INLINE void stats_end(const fl_exec *ex, double t0)
 FL_INLINE int dx_on_panels(int I) { return I >= FL_VL; }
 
 typedef struct {
-    long long wx, uf, ub, wd, xf, total; /* offsets of the parts, and the size */
+    long long wx, uf, ub, wd, up, total; /* offsets of the parts, and the size */
 } packed_layout;
 
 static packed_layout packed_layout_of(int I, int H)
@@ -88,8 +85,8 @@ static packed_layout packed_layout_of(int I, int H)
     l.uf = l.wx + packed_panels_size(I, G, FL_NR);            /* W_hh^T unit-interleaved */
     l.ub = l.uf + nub * H * FL_NRF;                           /* W_hh (G, H) panels */
     l.wd = l.ub + packed_panels_size(G, H, FL_NR);            /* W_ih for dX */
-    l.xf = l.wd + (dx_on_panels(I) ? packed_panels_size(G, I, FL_NR) : (long long)I * G);
-    l.total = l.xf + nub * I * FL_NRF;                        /* W_ih^T unit-interleaved */
+    l.up = l.wd + (dx_on_panels(I) ? packed_panels_size(G, I, FL_NR) : (long long)I * G);
+    l.total = l.up + packed_panels_size(H, G, FL_NR);         /* W_hh^T panels */
     return l;
 }
 
@@ -128,7 +125,7 @@ static fl_status k_pack_weights(real *packed, const FL_FN(fl_weights) *w, int I,
     const packed_layout l = packed_layout_of(I, H);
     pack_panels(packed + l.wx, w->w_ih, w->ld_ih, I, G, 1, FL_NR, 0, (int)panels_of(G, FL_NR));
     pack_unit_blocks(packed + l.uf, w->w_hh, w->ld_hh, H, H, nub);
-    pack_unit_blocks(packed + l.xf, w->w_ih, w->ld_ih, I, H, nub);
+    pack_panels(packed + l.up, w->w_hh, w->ld_hh, H, G, 1, FL_NR, 0, (int)panels_of(G, FL_NR));
     pack_panels(packed + l.ub, w->w_hh, w->ld_hh, G, H, 0, FL_NR, 0, (int)panels_of(H, FL_NR));
     if (dx_on_panels(I)) {
         pack_panels(packed + l.wd, w->w_ih, w->ld_ih, G, I, 0, FL_NR, 0, (int)panels_of(I, FL_NR));
@@ -335,22 +332,18 @@ static void recurrence_share(const plan *p, const steps_view *v, int tid, int B,
 /* ------------------------------------------------------------------------------------------ */
 
 /* Rows [0, mr) of one step x one unit block (VL units at u0, n of them real): the product
- * a (mr, kc) @ packed rows (kc, 4 VL) of W_hh^T or W_ih^T added to the preactivations, which
- * start from the bias (bias_u: the bias at unit u0, gate q at q H) on the first block of a fused
- * step, else from g (rows G apart, gate q at q H + u0: the projection made before the loop, or
- * the partial sums between k blocks); after the last block the gate math on the registers: the
- * activated gates back into g when keep, c_t into c_out and h_t into h_out. c_prev may alias
- * c_out (inference updates the state in place). */
+ * h_prev (mr, kc) @ packed W_hh^T rows (kc, 4 VL) added to the preactivations in g (rows G
+ * apart, gate q at q H + u0), which hold partial sums between k blocks; after the last block the
+ * gate math on the registers: the activated gates back into g when keep, c_t into c_out and h_t
+ * into h_out. c_prev may alias c_out (inference updates the state in place). */
 FL_INLINE void fwd_tile(const int mr, int kc, const real *restrict a, long long lda,
                         const real *restrict bp, real *g, int G, int H, int u0, int n, int last,
-                        const real *bias_u, const real *c_prev, real *c_out, real *h_out,
-                        long long ld_h, int keep, const cellcfg *cf)
+                        const real *c_prev, real *c_out, real *h_out, long long ld_h, int keep,
+                        const cellcfg *cf)
 {
     vreal acc[FL_MRF][4];
     for (int r = 0; r < mr; r++)
-        for (int q = 0; q < 4; q++)
-            acc[r][q] = bias_u ? v_load_upto(bias_u + q * H, n)
-                               : v_load_upto(g + (long long)r * G + q * H + u0, n);
+        for (int q = 0; q < 4; q++) acc[r][q] = v_load_upto(g + (long long)r * G + q * H + u0, n);
     for (int p = 0; p < kc; p++) {
         const real *b = bp + (long long)p * FL_NRF;
         const vreal b0 = v_load(b), b1 = v_load(b + FL_VL);
@@ -381,14 +374,12 @@ FL_INLINE void fwd_tile(const int mr, int kc, const real *restrict a, long long 
 }
 
 static void fwd_tile_any(int mr, int kc, const real *a, long long lda, const real *bp, real *g,
-                         int G, int H, int u0, int n, int last, const real *bias_u,
-                         const real *c_prev, real *c_out, real *h_out, long long ld_h, int keep,
-                         const cellcfg *cf)
+                         int G, int H, int u0, int n, int last, const real *c_prev, real *c_out,
+                         real *h_out, long long ld_h, int keep, const cellcfg *cf)
 {
 #define FL_FWD_CASE(M)                                                                         \
     case M:                                                                                    \
-        fwd_tile(M, kc, a, lda, bp, g, G, H, u0, n, last, bias_u, c_prev, c_out, h_out, ld_h,   \
-                 keep, cf);                                                                    \
+        fwd_tile(M, kc, a, lda, bp, g, G, H, u0, n, last, c_prev, c_out, h_out, ld_h, keep, cf); \
         break;
     switch (mr) {
         FL_FWD_CASE(1) FL_FWD_CASE(2) FL_FWD_CASE(3)
@@ -400,92 +391,134 @@ static void fwd_tile_any(int mr, int kc, const real *a, long long lda, const rea
 #undef FL_FWD_CASE
 }
 
-/* What every forward step of a call shares. xf NULL: the input projection ran before the loop
- * and g holds it; else the step is fused: its tiles run x_t W_ih^T (xf, from the bias) and then
- * h_{t-1} W_hh^T on the same registers, and g only holds partial sums (and, with keep, the
- * activated gates). Either way every preactivation is the bias plus its I input products in
- * order plus its H recurrent products in order, so both give the same bits. */
+/* What every forward step of a call shares: W_hh^T unit-interleaved (uf, the unit-block step)
+ * and in gate-major panels (up, the panel step). */
 typedef struct {
-    int H, I;
-    const real *uf, *xf; /* W_hh^T, W_ih^T unit-interleaved (xf NULL: not fused) */
-    const real *bias;    /* (G), read when fused */
-    long long ld_x, ld_h;
+    int H;
+    const real *uf, *up;
+    long long ld_h;
     int keep;
     const cellcfg *cf;
 } fwd_call;
 
-/* One forward step for rows [r0, r1) and unit blocks [b0, b1): x_t the step's inputs (read when
- * fused), h_prev NULL for a zero h_{t-1}. */
-static void fwd_step(const fwd_call *fc, int r0, int r1, int b0, int b1, const real *x_t,
-                     const real *h_prev, long long ld_prev, real *g_t, const real *c_prev,
-                     real *c_t, real *h_t)
+/* The gate pass of rows [r0, r1) of one step: the preactivations in g_t (rows G apart) in, the
+ * activated gates back into g_t when keep, c_t and h_t out; c_prev NULL means zeros, and may
+ * alias c_t (inference updates the state in place). */
+static void gate_pass(const fwd_call *fc, int r0, int r1, real *g_t, const real *c_prev,
+                      real *c_t, real *h_t)
 {
     const int H = fc->H, G = 4 * H;
-    const int kx = fc->xf ? fc->I : 0;           /* the input part of k, first */
-    const int k_total = kx + (h_prev ? H : 0);   /* no h_{t-1} (zeros): no recurrent part */
-    for (int ub = b0; ub < b1; ub++) {
-        const int u0 = ub * FL_VL, n = H - u0 < FL_VL ? H - u0 : FL_VL;
-        const real *hpanel = fc->uf + (long long)ub * H * FL_NRF;
-        const real *xpanel = fc->xf ? fc->xf + (long long)ub * fc->I * FL_NRF : NULL;
-        int k0 = 0;
-        do { /* k blocks of at most FL_KCF, none straddling the input / recurrent boundary */
-            const real *a = NULL, *bp = hpanel;
-            long long lda = ld_prev;
-            int kc = 0;
-            if (k0 < kx) {
-                kc = kx - k0 < FL_KCF ? kx - k0 : FL_KCF;
-                a = x_t + k0; lda = fc->ld_x; bp = xpanel + (long long)k0 * FL_NRF;
-            } else if (k0 < k_total) {
-                kc = k_total - k0 < FL_KCF ? k_total - k0 : FL_KCF;
-                a = h_prev + (k0 - kx); bp = hpanel + (long long)(k0 - kx) * FL_NRF;
+    for (int r = r0; r < r1; r++) {
+        real *g = g_t + (long long)r * G;
+        const real *cp = c_prev ? c_prev + (long long)r * H : NULL;
+        real *cr = c_t + (long long)r * H, *hr = h_t + r * fc->ld_h;
+        int u = 0;
+        for (; u < H; u += FL_VL) {
+            const int n = H - u < FL_VL ? H - u : FL_VL;
+            vreal a0 = v_load_upto(g + u, n), f0 = v_load_upto(g + H + u, n);
+            vreal c0 = v_load_upto(g + 2 * H + u, n), o0 = v_load_upto(g + 3 * H + u, n);
+            vreal s0 = cp ? v_load_upto(cp + u, n) : v_zero();
+            const vreal h0 = cell_forward(&a0, &f0, &c0, &o0, &s0, fc->cf, u, n);
+            if (fc->keep) {
+                v_store_upto(g + u, a0, n); v_store_upto(g + H + u, f0, n);
+                v_store_upto(g + 2 * H + u, c0, n); v_store_upto(g + 3 * H + u, o0, n);
             }
-            const int last = k0 + kc >= k_total;
-            const real *bias_u = k0 == 0 && fc->xf ? fc->bias + u0 : NULL;
-            for (int r = r0; r < r1; r += FL_MRF) {
-                const int mr = r1 - r < FL_MRF ? r1 - r : FL_MRF;
-                fwd_tile_any(mr, kc, a ? a + r * lda : NULL, lda, bp, g_t + (long long)r * G, G,
-                             H, u0, n, last, bias_u, c_prev ? c_prev + (long long)r * H : NULL,
-                             c_t + (long long)r * H, h_t + r * fc->ld_h, fc->ld_h, fc->keep,
-                             fc->cf);
-            }
-            k0 += kc;
-        } while (k0 < k_total);
+            v_store_upto(cr + u, s0, n);
+            v_store_upto(hr + u, h0, n);
+        }
     }
 }
 
-/* One forward step for rows [lo, hi) of the step at p, each run of rows on its own state:
+/* The unit-block step for rows [r0, r1) and unit blocks [b0, b1); h_prev NULL for a zero
+ * h_{t-1} (the gate math alone). */
+static void fwd_step(const fwd_call *fc, int r0, int r1, int b0, int b1, const real *h_prev,
+                     long long ld_prev, real *g_t, const real *c_prev, real *c_t, real *h_t)
+{
+    const int H = fc->H, G = 4 * H;
+    const int k_total = h_prev ? H : 0;
+    for (int ub = b0; ub < b1; ub++) {
+        const int u0 = ub * FL_VL, n = H - u0 < FL_VL ? H - u0 : FL_VL;
+        const real *panel = fc->uf + (long long)ub * H * FL_NRF;
+        for (int k0 = 0; k0 < k_total || k0 == 0; k0 += FL_KCF) {
+            const int kc = k_total - k0 < FL_KCF ? k_total - k0 : FL_KCF;
+            const int last = k0 + kc >= k_total;
+            for (int r = r0; r < r1; r += FL_MRF) {
+                const int mr = r1 - r < FL_MRF ? r1 - r : FL_MRF;
+                fwd_tile_any(mr, kc, h_prev ? h_prev + r * ld_prev + k0 : NULL, ld_prev,
+                             panel + (long long)k0 * FL_NRF, g_t + (long long)r * G, G, H, u0, n,
+                             last, c_prev ? c_prev + (long long)r * H : NULL,
+                             c_t + (long long)r * H, h_t + r * fc->ld_h, fc->ld_h, fc->keep,
+                             fc->cf);
+            }
+            if (k_total == 0) break;
+        }
+    }
+}
+
+/* The unit-block step for rows [lo, hi) of the step at p, each run of rows on its own state:
  * the step processed before (h_prev, c_prev) or the initial state (h_init, c_init). */
 static void fwd_rows(const fwd_call *fc, const steps_view *v, const step_pos *p, int lo, int hi,
-                     int b0, int b1, const real *x_t, const real *h_prev, long long ld_prev,
-                     const real *c_prev, const real *h_init, const real *c_init, real *g_t,
-                     real *c_t, real *h_t)
+                     int b0, int b1, const real *h_prev, long long ld_prev, const real *c_prev,
+                     const real *h_init, const real *c_init, real *g_t, real *c_t, real *h_t)
 {
     for (int r = lo; r < hi;) {
         const int init = from_init(v, p, r);
         int e = r + 1;
         while (e < hi && from_init(v, p, e) == init) e++;
         if (init)
-            fwd_step(fc, r, e, b0, b1, x_t, h_init, fc->H, g_t, c_init, c_t, h_t);
+            fwd_step(fc, r, e, b0, b1, h_init, fc->H, g_t, c_init, c_t, h_t);
         else
-            fwd_step(fc, r, e, b0, b1, x_t, h_prev, ld_prev, g_t, c_prev, c_t, h_t);
+            fwd_step(fc, r, e, b0, b1, h_prev, ld_prev, g_t, c_prev, c_t, h_t);
         r = e;
     }
 }
 
-/* Whether a call fuses the input projection into its steps: when each thread's rows of a step
- * fill the forward tile and W_ih^T is small enough to stay in L2 from step to step (each step
- * then reads it again). Then the projection's round trip through memory (T*B*G values written,
- * then read back a step at a time), its pass and its barrier are saved. With one or two rows a
- * step (a batch of one) the projection of all steps at once is far the faster, and with a large
- * W_ih^T the projection's single product reuses it better (measured: S2 inference 1.3x faster
- * fused, S3 the same, S4 0.85x; docs/engine.md). */
-static int fuse_of(const fl_exec *ex, const plan *pl, const fl_dims *d)
+/* The panel step for rows [r0, r1) of one step: g_t (rows G apart, holding the projection)
+ * += h_prev W_hh^T as one blocked product over the gate-major panels of W_hh^T (fl_gemm.h's
+ * register tiles: FL_MR rows x 2 vectors, or one or two rows x four panels), then the gate
+ * pass. h_prev NULL: a zero h_{t-1}, no product. */
+static void fwd_panels(const fwd_call *fc, int r0, int r1, const real *h_prev, long long ld_prev,
+                       real *g_t, const real *c_prev, real *c_t, real *h_t)
 {
-    if (ex->fuse == FL_FUSE_ON) return 1;
-    if (ex->fuse == FL_FUSE_OFF) return 0;
-    const int rows = pl->split == FL_SPLIT_BATCH ? d->B / pl->threads : d->B;
-    const long long w_bytes = (long long)sizeof(real) * d->I * 4 * d->H;
-    return rows >= FL_FUSE_MIN_ROWS && w_bytes <= FL_FUSE_MAX_BYTES;
+    const int H = fc->H, G = 4 * H;
+    if (h_prev) {
+        const gemm_args rec = {r1, G, H, h_prev, ld_prev, 0, fc->up, (long long)H * FL_NR, g_t, G,
+                               C_LOAD, NULL};
+        gemm_block(&rec, r0, r1, 0, (int)panels_of(G, FL_NR));
+    }
+    gate_pass(fc, r0, r1, g_t, c_prev, c_t, h_t);
+}
+
+/* The panel step for rows [lo, hi) of the step at p, each run of rows on its own state. */
+static void fwd_rows_panels(const fwd_call *fc, const steps_view *v, const step_pos *p, int lo,
+                            int hi, const real *h_prev, long long ld_prev, const real *c_prev,
+                            const real *h_init, const real *c_init, real *g_t, real *c_t,
+                            real *h_t)
+{
+    for (int r = lo; r < hi;) {
+        const int init = from_init(v, p, r);
+        int e = r + 1;
+        while (e < hi && from_init(v, p, e) == init) e++;
+        if (init)
+            fwd_panels(fc, r, e, h_init, fc->H, g_t, c_init, c_t, h_t);
+        else
+            fwd_panels(fc, r, e, h_prev, ld_prev, g_t, c_prev, c_t, h_t);
+        r = e;
+    }
+}
+
+/* How a call runs its steps (enum fl_step; every way gives the same bits). The batch split and
+ * one thread run the panel step: its register tiles (FL_MR rows x 2 vectors of gate columns,
+ * or one or two rows x four panels) reuse each loaded value more than the unit-block tile, and
+ * the gate pass apart from the product runs without the accumulators' register pressure
+ * (measured on AVX2, Zen 3, alternating in one process: T=100 B=64 I=1 H=256 one thread 68 ms
+ * against 83; S3 two threads 67 against 71; S2, seed 002's batch and S5 on one thread 2 to 8 %
+ * faster). The units split needs each thread's gates of its own units together: the
+ * unit-block step there. */
+static int step_kind_of(const fl_exec *ex, const plan *pl)
+{
+    if (pl->split == FL_SPLIT_UNITS) return FL_STEP_TILE;
+    return ex->step == FL_STEP_TILE ? FL_STEP_TILE : FL_STEP_PANELS;
 }
 
 static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
@@ -506,9 +539,8 @@ static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cel
     const long long ld_h = f->ld_hidden;
     const int n_max = rows_at(&v, 0); /* rows [n_max, B) run no step */
     const real *h_init = f->steps ? f->h_init : f->h0, *c_init = f->steps ? f->c_init : f->c0;
-    const int fused = fuse_of(ex, &pl, d);
-    const fwd_call fc = {H, I, w->packed + l.uf, fused ? w->packed + l.xf : NULL, w->bias,
-                         f->ld_x, ld_h, keep, &cf};
+    const int kind = step_kind_of(ex, &pl);
+    const fwd_call fc = {H, w->packed + l.uf, w->packed + l.up, ld_h, keep, &cf};
     const gemm_args proj = {(int)v.total, G, I, f->x, f->ld_x, 0, w->packed + l.wx,
                             (long long)I * FL_NR, f->gates, G, C_BIAS, w->bias};
     double t_start;
@@ -523,11 +555,9 @@ static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cel
 #endif
     {
         const int tid = team_id();
-        /* 1. The input projection of every step at once, unless the steps fuse it. */
-        if (!fused) {
-            if (v.total > 0) gemm_part(&proj, pl.threads, tid);
-            FL_BARRIER();
-        }
+        /* 1. The input projection of every step at once. */
+        if (v.total > 0) gemm_part(&proj, pl.threads, tid);
+        FL_BARRIER();
         /* 2. The recurrence. */
         int r0, r1, b0, b1;
         recurrence_share(&pl, &v, tid, B, nub, &r0, &r1, &b0, &b1);
@@ -546,11 +576,13 @@ static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cel
                 c_t = f->c_last;
             }
             const int hi = r1 < p.n ? r1 : p.n;
-            /* fused inference: g holds one step's partial sums, the same rows every step */
-            real *g_t = fused && !keep ? f->gates : f->gates + p.off * G;
-            if (r0 < hi)
-                fwd_rows(&fc, &v, &p, r0, hi, b0, b1, f->x + p.off * f->ld_x, h_prev, ld_prev,
-                         c_prev, h_init, c_init, g_t, c_t, f->hidden + p.off * ld_h);
+            real *g_t = f->gates + p.off * G;
+            if (r0 < hi && kind == FL_STEP_PANELS)
+                fwd_rows_panels(&fc, &v, &p, r0, hi, h_prev, ld_prev, c_prev, h_init, c_init,
+                                g_t, c_t, f->hidden + p.off * ld_h);
+            else if (r0 < hi)
+                fwd_rows(&fc, &v, &p, r0, hi, b0, b1, h_prev, ld_prev, c_prev, h_init, c_init,
+                         g_t, c_t, f->hidden + p.off * ld_h);
             if (pl.split == FL_SPLIT_UNITS) {
                 FL_BARRIER();
             }

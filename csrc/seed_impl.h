@@ -10,7 +10,7 @@ static void FL_FN(seed_args)(fl_exec *ex, fl_dims *d, fl_cell *cell, FL_FN(fl_we
     ex->isa = isa;
     ex->threads = run ? run->threads : 1;
     ex->split = run ? run->split : FL_SPLIT_AUTO;
-    ex->fuse = run ? run->fuse : FL_FUSE_AUTO;
+    ex->step = run ? run->step : FL_STEP_AUTO;
     ex->stats = run ? run->stats : NULL;
     d->T = T; d->B = 1; d->I = I; d->H = H;
     memset(cell, 0, sizeof *cell);
@@ -267,7 +267,7 @@ fl_status FL_FN(fl_seed_train)(int isa, real *w, real *b, real *wy, real *by, do
     real *kept = workspace, *grads = workspace + rec - n_kept; /* then dWy, dby */
     real *dwy = workspace + rec, *dby = dwy + (long long)O * H;
     real *err = dby + O, *dy = err + (long long)t_max * O;
-    const fl_exec one = {isa, 1, FL_SPLIT_AUTO, FL_FUSE_AUTO, NULL};
+    const fl_exec one = {isa, 1, FL_SPLIT_AUTO, FL_STEP_AUTO, NULL};
     if (small > 0) kt->seed_small_weights(workspace, w, b, t_max, I, H, 1);
     fl_status st = FL_OK;
     for (int e = 0; e < epochs && st == FL_OK; e++) {

@@ -1574,7 +1574,7 @@ def test_layer_lengths_and_reset_equal_each_sequence_alone(data):
     L = data.draw(st.integers(1, 2), label="L")
     bi = data.draw(st.booleans(), label="bidirectional")
     split = data.draw(st.sampled_from([0, 1, 2, 3]), label="split")
-    fuse = data.draw(st.sampled_from([0, 1, 2]), label="fuse")
+    step = data.draw(st.sampled_from([0, 1, 2]), label="step")
     threads = data.draw(st.sampled_from([1, 2]), label="threads")
     seed = data.draw(st.integers(0, 2 ** 16), label="seed")
     rng = np.random.default_rng(seed)
@@ -1589,11 +1589,11 @@ def test_layer_lengths_and_reset_equal_each_sequence_alone(data):
     before = fastlstm.get_num_threads()
     fastlstm.set_num_threads(threads)
     try:
-        layer._split, layer._fuse = split, fuse
+        layer._split, layer._step = split, step
         y, (hn, cn) = layer.forward(x, (h0, c0), lengths=lengths, reset=reset)
         dx, (dh0, dc0) = layer.backward(gy, (ghn, gcn))
         grads = {k: v.copy() for k, v in layer.grads.items()}
-        layer._split = layer._fuse = 0
+        layer._split = layer._step = 0
         total = {k: np.zeros_like(v) for k, v in grads.items()}
         fwd = np.array([k % D == 0 for k in range(L * D)])
         tol = dict(rtol=1e-9, atol=1e-10)
@@ -1625,4 +1625,4 @@ def test_layer_lengths_and_reset_equal_each_sequence_alone(data):
             np.testing.assert_allclose(grads[k], total[k], rtol=1e-8, atol=1e-9, err_msg=k)
     finally:
         fastlstm.set_num_threads(before)
-        layer._split = layer._fuse = 0
+        layer._split = layer._step = 0

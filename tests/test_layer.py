@@ -71,10 +71,11 @@ def test_splits_and_thread_counts_give_identical_bits(shape, dtype, isa, threads
 @pytest.mark.parametrize("extras", [
     dict(), dict(peepholes=True, clip=0.5, input_forget=True, activation="relu")],
     ids=["plain", "onnx-extras"])
-def test_fused_and_unfused_steps_give_identical_bits(shape, dtype, extras, isa, threads):
-    """The input projection fused into the steps (x_t W_ih^T and h_{t-1} W_hh^T on the same
-    registers) and run before the loop give the same bits: forward (training and inference,
-    with a state, lengths and restarts), backward, every split and thread count."""
+def test_every_kind_of_step_gives_identical_bits(shape, dtype, extras, isa, threads):
+    """Both ways of running the forward steps (a tile over unit blocks with the gate math on
+    its registers; a product over gate-major panels, then a gate pass) give
+    the same bits: forward (training and inference, with a state, lengths and restarts),
+    backward, every split and thread count."""
     T, B, I, H = shape
     layer = fastlstm.LSTMLayer(I, H, 2, bidirectional=True, dtype=dtype, seed=3, **extras)
     rng = np.random.default_rng(2)
@@ -87,17 +88,17 @@ def test_fused_and_unfused_steps_give_identical_bits(shape, dtype, extras, isa, 
     for n_threads in (1, 2):
         threads(n_threads)
         for split in ("batch", "units"):
-            for fuse in ("off", "on", "auto"):
-                layer._split, layer._fuse = _core.SPLITS[split], _core.FUSES[fuse]
+            for step in ("tile", "panels", "auto"):
+                layer._split, layer._step = _core.SPLITS[split], _core.STEPS[step]
                 out = []
                 for kw in (dict(), dict(lengths=lengths, reset=reset)):
                     y, (h, c) = layer.forward(x, state, **kw)
                     dx, (dh0, dc0) = layer.backward(dy)
                     yi, (hi, ci) = layer.forward(x, state, training=False, **kw)
                     out += [y, h, c, dx, dh0, dc0, layer.grad_flat.copy(), yi, hi, ci]
-                results[(n_threads, split, fuse)] = out
-    layer._split = layer._fuse = 0
-    first_key = (1, "batch", "off")
+                results[(n_threads, split, step)] = out
+    layer._split = layer._step = 0
+    first_key = (1, "batch", "tile")
     for key, arrays in results.items():
         for i, (a, b) in enumerate(zip(arrays, results[first_key])):
             np.testing.assert_array_equal(a, b, err_msg=f"output {i}: {key} vs {first_key} "

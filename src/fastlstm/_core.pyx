@@ -152,20 +152,20 @@ def get_num_threads():
     return _threads if _threads > 0 else max(1, fl_max_threads())
 
 
-cdef fl_exec _exec(int isa_code, int threads, int split, int fuse=FL_FUSE_AUTO):
+cdef fl_exec _exec(int isa_code, int threads, int split, int step=FL_STEP_AUTO):
     cdef fl_exec ex
     ex.isa = isa_code
     ex.threads = threads if threads > 0 else get_num_threads()
     ex.split = split
-    ex.fuse = fuse
+    ex.step = step
     ex.stats = NULL
     return ex
 
 
 SPLITS = {"auto": FL_SPLIT_AUTO, "batch": FL_SPLIT_BATCH, "units": FL_SPLIT_UNITS,
           "serial": FL_SPLIT_SERIAL}
-# Whether a forward fuses the input projection into its steps (same bits either way).
-FUSES = {"auto": FL_FUSE_AUTO, "on": FL_FUSE_ON, "off": FL_FUSE_OFF}
+# How a forward runs its steps (fl_step; the same bits every way).
+STEPS = {"auto": FL_STEP_AUTO, "tile": FL_STEP_TILE, "panels": FL_STEP_PANELS}
 
 
 def same_bytes(a, b):
@@ -550,7 +550,7 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
                 int isa_code=-1, int threads=0, int split=0,
                 const int[::1] batch_sizes=None, const unsigned char[::1] reset=None,
                 int carried=-1, const floating[::1] h_init=None,
-                const floating[::1] c_init=None, int fuse=0):
+                const floating[::1] c_init=None, int step=0):
     """fl_seq_forward on flat buffers (returns the call's team size and wall seconds): cell
     None = inference (then c_last is required); h0, c0, peephole (3H, ONNX order i, o, f) may be
     None; packed from pack_weights for isa_code; activation as ACTIVATIONS; clip > 0 and
@@ -573,8 +573,8 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
         raise ValueError("internal: seq_forward needs I >= 1 and H >= 1")
     if split not in (FL_SPLIT_AUTO, FL_SPLIT_BATCH, FL_SPLIT_UNITS, FL_SPLIT_SERIAL):
         raise ValueError(f"internal: split {split}")
-    if fuse not in (FL_FUSE_AUTO, FL_FUSE_ON, FL_FUSE_OFF):
-        raise ValueError(f"internal: fuse {fuse}")
+    if step not in (FL_STEP_AUTO, FL_STEP_TILE, FL_STEP_PANELS):
+        raise ValueError(f"internal: step {step}")
     dt = "float32" if floating is float else "float64"
     _need_rows(hidden.shape[0], rows, ld_hidden, H, "hidden")
     _need(gates.shape[0], rows * G, "gates")
@@ -595,7 +595,7 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
     steps.batch_sizes = &batch_sizes[0] if batch_sizes is not None else NULL
     steps.reset = &reset[0] if reset is not None else NULL
     steps.carried = carried
-    cdef fl_exec ex = _exec(isa_code, threads, split, fuse)
+    cdef fl_exec ex = _exec(isa_code, threads, split, step)
     cdef fl_stats stats
     ex.stats = &stats
     cdef fl_dims d

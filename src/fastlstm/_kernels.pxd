@@ -16,9 +16,9 @@ cdef extern from "fastlstm.h" nogil:
         FL_SPLIT_BATCH
         FL_SPLIT_UNITS
         FL_SPLIT_SERIAL
-        FL_FUSE_AUTO
-        FL_FUSE_ON
-        FL_FUSE_OFF
+        FL_STEP_AUTO
+        FL_STEP_TILE
+        FL_STEP_PANELS
         FL_MODEL_MAX_LAYERS
         FL_OPT_SGD
         FL_OPT_ADAM
@@ -31,7 +31,7 @@ cdef extern from "fastlstm.h" nogil:
         int isa
         int threads
         int split
-        int fuse
+        int step
         fl_stats *stats
 
     ctypedef struct fl_dims:

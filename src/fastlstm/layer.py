@@ -99,7 +99,7 @@ class LSTMLayer:
         self._pack_cache = {}
         self._scratch_pool = []
         self._split = 0  # fl_split: 0 = by the shape; tests and tuning runs force the others
-        self._fuse = 0  # fl_fuse: 0 = by the shape, 1 = fused steps, 2 = projection first
+        self._step = 0  # fl_step: 0 = by the shape; tests and tuning runs force the others
         self._governor = _TeamGovernor()
 
     # -- packed weights -----------------------------------------------------------------
@@ -170,7 +170,7 @@ class LSTMLayer:
         self._scratch_pool = []
         self._governor = _TeamGovernor()
         self.__dict__.setdefault("_split", 0)
-        self.__dict__.setdefault("_fuse", 0)
+        self.__dict__.setdefault("_step", 0)
 
     def __repr__(self):
         extra = "".join(f", {k}={v!r}" for k, v, default in (
@@ -356,7 +356,7 @@ class LSTMLayer:
                 c_last = c_n[k].reshape(-1)
                 back = self._backwards(d)
                 reset_d = plan.reset[1 if back else 0]
-                run = dict(isa_code=isa, split=self._split, fuse=self._fuse, h_init=h0_k,
+                run = dict(isa_code=isa, split=self._split, step=self._step, h_init=h0_k,
                            c_init=c0_k,
                            **self._extras(layer, d))
                 gov, key = self._governor, (training, layer, d, T, B)
