@@ -15,9 +15,9 @@ Tests that fail point at bugs of the package, not of the tests: they are left fa
 
 Run with the normal suite (``FASTLSTM_FUZZ_EXAMPLES`` examples per test, default 30,
 derandomized so that every run draws the same examples; ``.ci/run`` runs them again with
-150), or as the dedicated fuzz run with ``bash scripts/fuzz.sh [N]`` (N examples per test, default 2000, fresh random examples each run;
-a failure prints the ``@reproduce_failure`` blob that replays it). Like the rest of the suite it
-tests the *installed* fastlstm.
+150), or as the dedicated fuzz run with ``bash scripts/fuzz.sh [N]`` (N examples per test,
+default 2000, fresh random examples each run; a failure prints the ``@reproduce_failure``
+blob that replays it). Like the rest of the suite it tests the *installed* fastlstm.
 
 Environment: ``FASTLSTM_FUZZ_EXAMPLES`` (examples per test), ``FASTLSTM_FUZZ_DERANDOMIZE``
 (1, the default: the same examples every run; 0: new random examples each run).
