@@ -110,9 +110,27 @@ static cellcfg cellcfg_make(const fl_cell *cell, const real *peephole, int H)
 
 /* Forward of the VL units at offset u: z* hold the preactivations and become the activated
  * gates; *c is c_{t-1} in and c_t out; returns h_t. */
+/* The plain cell (exact sigmoid, tanh, no extras) without a branch, for callers that run
+ * several vectors side by side so that their dependency chains overlap; cell_forward's plain
+ * case is this, so both give the same bits. */
+FL_INLINE vreal cell_plain(vreal *zi, vreal *zf, vreal *zg, vreal *zo, vreal *c)
+{
+    v_sigmoid3(zi, zf, zo);
+    *zg = v_tanh(*zg);
+    *c = *zf * *c + *zi * *zg;
+    return *zo * v_tanh(*c);
+}
+
+/* Whether a cell is the plain one (cell_plain). */
+FL_INLINE int cell_is_plain(const cellcfg *cf)
+{
+    return !cf->ext && !cf->clip15 && cf->act == FL_ACT_TANH;
+}
+
 FL_INLINE vreal cell_forward(vreal *zi, vreal *zf, vreal *zg, vreal *zo, vreal *c,
                              const cellcfg *cf, int u, int n)
 {
+    if (cell_is_plain(cf)) return cell_plain(zi, zf, zg, zo, c);
     if (!cf->ext) {
         vreal i = *zi, f = *zf, o = *zo;
         if (cf->clip15) {

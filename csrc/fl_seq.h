@@ -444,16 +444,40 @@ typedef struct {
 
 /* The gate pass of rows [r0, r1) of one step: the preactivations in g_t (rows G apart) in, the
  * activated gates back into g_t when keep, c_t and h_t out; c_prev NULL means zeros, and may
- * alias c_t (inference updates the state in place). */
+ * alias c_t (inference updates the state in place). The plain cell (tanh, exact sigmoid, no
+ * ONNX extras) runs two vectors of units at a time with no branch between them, so the two long
+ * dependency chains of the gate math (exp, division, c_t, tanh) overlap: 10 to 15 % faster
+ * forwards at S2 and seed 002's batch on AVX2 than one vector at a time through cell_forward.
+ * Same operations, same bits. */
 static void gate_pass(const fwd_call *fc, int r0, int r1, real *g_t, const real *c_prev,
                       real *c_t, real *h_t)
 {
     const int H = fc->H, G = 4 * H;
+    const int plain = cell_is_plain(fc->cf);
     for (int r = r0; r < r1; r++) {
         real *g = g_t + (long long)r * G;
         const real *cp = c_prev ? c_prev + (long long)r * H : NULL;
         real *cr = c_t + (long long)r * H, *hr = h_t + r * fc->ld_h;
         int u = 0;
+        if (plain) /* two vectors at a time, branch free: their chains overlap */
+            for (; u + 2 * FL_VL <= H; u += 2 * FL_VL) {
+                vreal i0 = v_load(g + u), f0 = v_load(g + H + u), z0 = v_load(g + 2 * H + u);
+                vreal o0 = v_load(g + 3 * H + u);
+                vreal i1 = v_load(g + u + FL_VL), f1 = v_load(g + H + u + FL_VL);
+                vreal z1 = v_load(g + 2 * H + u + FL_VL), o1 = v_load(g + 3 * H + u + FL_VL);
+                vreal s0 = cp ? v_load(cp + u) : v_zero();
+                vreal s1 = cp ? v_load(cp + u + FL_VL) : v_zero();
+                const vreal h0 = cell_plain(&i0, &f0, &z0, &o0, &s0);
+                const vreal h1 = cell_plain(&i1, &f1, &z1, &o1, &s1);
+                if (fc->keep) {
+                    v_store(g + u, i0); v_store(g + H + u, f0);
+                    v_store(g + 2 * H + u, z0); v_store(g + 3 * H + u, o0);
+                    v_store(g + u + FL_VL, i1); v_store(g + H + u + FL_VL, f1);
+                    v_store(g + 2 * H + u + FL_VL, z1); v_store(g + 3 * H + u + FL_VL, o1);
+                }
+                v_store(cr + u, s0); v_store(cr + u + FL_VL, s1);
+                v_store(hr + u, h0); v_store(hr + u + FL_VL, h1);
+            }
         for (; u < H; u += FL_VL) {
             const int n = H - u < FL_VL ? H - u : FL_VL;
             vreal a0 = v_load_upto(g + u, n), f0 = v_load_upto(g + H + u, n);
