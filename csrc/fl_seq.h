@@ -535,24 +535,6 @@ static void fwd_step(const fwd_call *fc, int r0, int r1, int b0, int b1, const r
     }
 }
 
-/* The unit-block step for rows [lo, hi) of the step at p, each run of rows on its own state:
- * the step processed before (h_prev, c_prev) or the initial state (h_init, c_init). */
-static void fwd_rows(const fwd_call *fc, const steps_view *v, const step_pos *p, int lo, int hi,
-                     int b0, int b1, const real *h_prev, long long ld_prev, const real *c_prev,
-                     const real *h_init, const real *c_init, real *g_t, real *c_t, real *h_t)
-{
-    for (int r = lo; r < hi;) {
-        const int init = from_init(v, p, r);
-        int e = r + 1;
-        while (e < hi && from_init(v, p, e) == init) e++;
-        if (init)
-            fwd_step(fc, r, e, b0, b1, h_init, fc->H, g_t, c_init, c_t, h_t);
-        else
-            fwd_step(fc, r, e, b0, b1, h_prev, ld_prev, g_t, c_prev, c_t, h_t);
-        r = e;
-    }
-}
-
 /* The panel step for rows [r0, r1) of one step: g_t (rows G apart, holding the projection)
  * += h_prev W_hh^T as one blocked product over the gate-major panels of W_hh^T (fl_gemm.h's
  * register tiles: FL_MR rows x 2 vectors, or one or two rows x four panels), then the gate
@@ -569,20 +551,24 @@ static void fwd_panels(const fwd_call *fc, int r0, int r1, const real *h_prev, l
     gate_pass(fc, r0, r1, g_t, c_prev, c_t, h_t);
 }
 
-/* The panel step for rows [lo, hi) of the step at p, each run of rows on its own state. */
-static void fwd_rows_panels(const fwd_call *fc, const steps_view *v, const step_pos *p, int lo,
-                            int hi, const real *h_prev, long long ld_prev, const real *c_prev,
-                            const real *h_init, const real *c_init, real *g_t, real *c_t,
-                            real *h_t)
+/* One forward step for rows [lo, hi) of the step at p, the panel step or the unit-block step
+ * (unit blocks [b0, b1)), each run of rows on its own state: the step processed before (h_prev,
+ * c_prev) or the initial state (h_init, c_init). */
+static void fwd_rows(const fwd_call *fc, int panels, const steps_view *v, const step_pos *p,
+                     int lo, int hi, int b0, int b1, const real *h_prev, long long ld_prev,
+                     const real *c_prev, const real *h_init, const real *c_init, real *g_t,
+                     real *c_t, real *h_t)
 {
     for (int r = lo; r < hi;) {
         const int init = from_init(v, p, r);
         int e = r + 1;
         while (e < hi && from_init(v, p, e) == init) e++;
-        if (init)
-            fwd_panels(fc, r, e, h_init, fc->H, g_t, c_init, c_t, h_t);
+        const real *hp = init ? h_init : h_prev, *cp = init ? c_init : c_prev;
+        const long long ld = init ? fc->H : ld_prev;
+        if (panels)
+            fwd_panels(fc, r, e, hp, ld, g_t, cp, c_t, h_t);
         else
-            fwd_panels(fc, r, e, h_prev, ld_prev, g_t, c_prev, c_t, h_t);
+            fwd_step(fc, r, e, b0, b1, hp, ld, g_t, cp, c_t, h_t);
         r = e;
     }
 }
@@ -657,12 +643,9 @@ static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cel
             }
             const int hi = r1 < p.n ? r1 : p.n;
             real *g_t = f->gates + p.off * G;
-            if (r0 < hi && kind == FL_STEP_PANELS)
-                fwd_rows_panels(&fc, &v, &p, r0, hi, h_prev, ld_prev, c_prev, h_init, c_init,
-                                g_t, c_t, f->hidden + p.off * ld_h);
-            else if (r0 < hi)
-                fwd_rows(&fc, &v, &p, r0, hi, b0, b1, h_prev, ld_prev, c_prev, h_init, c_init,
-                         g_t, c_t, f->hidden + p.off * ld_h);
+            if (r0 < hi)
+                fwd_rows(&fc, kind == FL_STEP_PANELS, &v, &p, r0, hi, b0, b1, h_prev, ld_prev,
+                         c_prev, h_init, c_init, g_t, c_t, f->hidden + p.off * ld_h);
             if (pl.split == FL_SPLIT_UNITS) {
                 FL_BARRIER();
             }
