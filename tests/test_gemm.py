@@ -12,8 +12,11 @@ from fastlstm import _core
 @pytest.mark.parametrize("path, n_threads", [("packed", 1), ("packed", 2), ("naive", 1)])
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("trans_b", [False, True])
+# (2, 1100, 9) and (30, 1100, 20): more column panels than one panel block (32 panels of 32
+# floats or 16 doubles on AVX-512), with one and two rows (the four-panel tile) and several
+# row blocks.
 @pytest.mark.parametrize("m, n, k", [(1, 1, 1), (1, 40, 11), (7, 5, 3), (33, 17, 70),
-                                     (130, 70, 600)])
+                                     (130, 70, 600), (2, 1100, 9), (30, 1100, 20)])
 def test_gemm_matches_numpy(m, n, k, trans_a, trans_b, path, n_threads, dtype, rtol, isa):
     rng = np.random.default_rng(m * 100 + n * 10 + k)
     a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
