@@ -6,10 +6,16 @@
  * scalar libm calls cost more than the products at the seed's sizes and a large share at mid
  * sizes. Accuracy: exp of a non-positive argument by Cody-Waite reduction to |r| <= ln2/2 and a
  * Taylor polynomial (degree 13 in double, 7 in float), within 2 ulp of the correctly rounded
- * result; tanh by an odd minimax polynomial (fitted with mpmath's chebyfit, max error 3.6e-19 in
- * double, 1.5e-10 in float, relative) for |x| < 0.55 and (1 - e) / (1 + e), e = exp(-2|x|),
- * beyond. Arguments below the smallest normal result underflow to 0. NaN propagates.
- * Only exp(-|x|) is ever needed, so there is no overflow to handle.
+ * result. tanh in double: an odd minimax polynomial (fitted with mpmath's chebyfit, max error
+ * 3.6e-19 relative) for |x| < 0.55 and (1 - e) / (1 + e), e = exp(-2|x|), beyond. tanh in
+ * float: x P(x^2) / Q(x^2) on x clamped to [-9, 9] (tanh(9) is within an ulp of 1 in float),
+ * P of degree 6 and Q of degree 3 with Q(0) = 1, fitted for this file by iterated weighted least
+ * squares on the relative error (max 8.6e-9 in exact arithmetic over [0, 9]); every coefficient
+ * of Q is positive, so Q >= 1 and there is no pole. Measured over every float in [0, 9.5]
+ * (every 7th): at most 4.8 ulp with fused multiply-adds, 5.9 without (tests/test_math.py
+ * checks every path). No exp and one division: the gate pass ran 1.33x (AVX-512) and 1.52x
+ * (AVX2) faster than with the exp form. Arguments below the smallest normal result underflow
+ * to 0. NaN propagates. Only exp(-|x|) is ever needed, so there is no overflow to handle.
  */
 
 #if FL_DOUBLE
@@ -91,6 +97,28 @@ FL_INLINE vreal v_sigmoid_clip15(vreal x)
     return v_sel(y < R(0), e * s, s);
 }
 
+#if !FL_DOUBLE
+FL_INLINE vreal v_tanh(vreal x)
+{
+    /* NaN fails both comparisons and stays NaN. */
+    const vreal xc = v_sel(x > R(9), v_set1(R(9)), v_sel(x < R(-9), v_set1(R(-9)), x));
+    const vreal u = xc * xc;
+    vreal p = v_set1(-0x1.851e4ap-44f);
+    p = p * u + 0x1.d5abbcp-35f;
+    p = p * u - 0x1.5dc226p-26f;
+    p = p * u + 0x1.776b6ep-17f;
+    p = p * u + 0x1.974750p-9f;
+    p = p * u + 0x1.0c05acp-3f;
+    p = p * u + 1.0f;
+    vreal q = v_set1(0x1.0b7c9ap-12f);
+    q = q * u + 0x1.918c36p-6f;
+    q = q * u + 0x1.db5828p-2f;
+    q = q * u + 1.0f;
+    const vreal t = (xc * p) / q;
+    /* Rounding can take |t| a hair past 1 near the clamp (1.0000001 at 9); tanh never does. */
+    return v_sel(t > R(1), v_set1(R(1)), v_sel(t < R(-1), v_set1(R(-1)), t));
+}
+#else
 FL_INLINE vreal v_tanh(vreal x)
 {
     const vreal ax = v_abs(x);
@@ -127,6 +155,7 @@ FL_INLINE vreal v_tanh(vreal x)
     const vreal far = v_sel(x != x, x, v_copysign(big, x)); /* NaN stays NaN */
     return v_sel(ax < R(0.55), small, far);
 }
+#endif
 
 /* relu with NaN kept (x < 0 is false for NaN), as np.maximum(x, 0) does. */
 FL_INLINE vreal v_relu(vreal x) { return v_sel(x < R(0), v_zero(), x); }
