@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "fastlstm"
 # (the demo, the benchmarks, the walkthrough and trace commands) may.
 LAYERS = {
     "_core": 0, "_kernels": 0, "_version": 0, "_names": 0, "_validation": 0, "_tables": 0,
-    "_config": 0, "_governor": 0, "_records": 0, "_params": 0,
+    "_config": 0, "_governor": 0, "_records": 0, "_params": 0, "_buffers": 0,
     "reference": 1, "_reference_layer": 1,
     "lstm": 2, "layer": 2,
     "training": 3, "regressor": 4,

@@ -8,6 +8,7 @@ import functools
 import numpy as np
 
 from . import _core
+from ._buffers import aligned_empty
 from ._names import param_names, suffix
 from ._params import FlatParams
 from ._records import DirectionRecord, LayerForward, LayerRecord
@@ -132,7 +133,8 @@ class LSTMLayer:
         in_size = (offsets[names[1]] - offsets[names[0]]) // G
         w_ih, w_hh = snap[:G * in_size], snap[G * in_size:G * (in_size + H)]
         bias = snap[G * (in_size + H):G * (in_size + H + 1)] + snap[G * (in_size + H + 1):]
-        packed = np.empty(_core.packed_size(dtype_name(self.dtype), in_size, H, isa), self.dtype)
+        packed = aligned_empty(_core.packed_size(dtype_name(self.dtype), in_size, H, isa),
+                               self.dtype)
         _core.pack_weights(packed, w_ih, w_hh, in_size, H, isa)
         entry = (isa, snap, packed, bias)
         self._pack_cache[(layer, direction)] = entry
@@ -146,7 +148,7 @@ class LSTMLayer:
             buf = self._scratch_pool.pop()
         except IndexError:
             buf = None
-        return buf if buf is not None and buf.size >= n else np.empty(n, self.dtype)
+        return buf if buf is not None and buf.size >= n else aligned_empty(n, self.dtype)
 
     def _give_scratch(self, *bufs):
         for buf in bufs:
@@ -344,7 +346,7 @@ class LSTMLayer:
         off, bs = plan.offsets, plan.batch_sizes
         for layer in range(self.num_layers):
             in_size = inp.shape[1]
-            out = np.empty((rows, DH), self.dtype)
+            out = aligned_empty((rows, DH), self.dtype)
             out_flat, inp_flat = out.reshape(-1), inp.reshape(-1)
             layer_cache = []
             gates = None if training else self._take_scratch(chunk * B * G)
@@ -361,8 +363,8 @@ class LSTMLayer:
                            **self._extras(layer, d))
                 gov, key = self._governor, (training, layer, d, T, B)
                 if training:
-                    gates = np.empty((rows, G), self.dtype)
-                    cell = np.empty((rows, H), self.dtype)
+                    gates = aligned_empty((rows, G), self.dtype)
+                    cell = aligned_empty((rows, H), self.dtype)
                     gov.report(key, _core.seq_forward(
                         out_flat[d * H:], DH, cell.reshape(-1), gates.reshape(-1), c_last,
                         packed, inp_flat, h0_k, c0_k, bias, T, B, in_size, H, back, act,

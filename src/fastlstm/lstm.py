@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from ._buffers import aligned_empty
 from ._core import NonFiniteLossError
 from ._governor import TeamGovernor
 from ._names import GATE_ORDER
@@ -189,7 +190,7 @@ class LSTM:
         cache = self.__dict__.setdefault("_scratch_bufs", {})
         buf = cache.get(name)
         if buf is None or buf.size < n:
-            buf = cache[name] = np.empty(n, self.dtype)
+            buf = cache[name] = aligned_empty(n, self.dtype)
         return buf
 
     # A team pays from about this many weights (the units split meets at a barrier each step).

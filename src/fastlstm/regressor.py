@@ -24,6 +24,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
                       "pip install 'fastlstm[sklearn]'") from exc
 
 from . import _core
+from ._buffers import aligned_empty
 from ._validation import dtype_name
 
 __all__ = ["LSTMRegressor"]
@@ -529,7 +530,7 @@ class _EpochKernel:
         self.N, self.T, self.N_val = X.shape[0], X.shape[1], X_val.shape[0]
         self.offsets = _weight_offsets(lstm)
         self.isa = _core.isa()
-        self.scratch = np.empty(_core.model_train_scratch_size(
+        self.scratch = aligned_empty(_core.model_train_scratch_size(
             dtype_name(lstm.dtype), self.dims, lstm.flat.size, self.T, est.batch_size, self.N_val,
             self.isa), lstm.dtype)
         params = [lstm.flat, est.head_.flat]
