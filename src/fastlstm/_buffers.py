@@ -26,11 +26,9 @@ def aligned_empty(shape, dtype):
     larger buffer) when it is larger than SMALL_BYTES."""
     if not isinstance(dtype, np.dtype):
         dtype = np.dtype(dtype)
-    if isinstance(shape, tuple):
-        n = math.prod(shape)
-    else:
+    if not isinstance(shape, tuple):
         shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-        n = math.prod(shape)
+    n = math.prod(shape)
     if n * dtype.itemsize < SMALL_BYTES:
         return np.empty(shape, dtype)
     extra = ALIGN // dtype.itemsize
