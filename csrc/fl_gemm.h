@@ -206,7 +206,10 @@ static void gemm_block_panels(const gemm_args *g, int i0, int i1, int q0, int q1
         const int start = k0 == 0 ? g->start : C_LOAD;
         for (int ic = i0; ic < i1; ic += mc) {
             const int ie = ic + mc < i1 ? ic + mc : i1;
-            if (g->trans_a) /* tile ir's values at ap + (ir - ic) kc, p mr + r */
+            /* tile ir's values at ap + (ir - ic) kc, p mr + r; packed again for each panel
+             * block (gemm_block), as BLIS does: panel blocks outermost keep B in L2, and a
+             * block of A costs 1/(FL_NCQ FL_NR) of its products to copy. */
+            if (g->trans_a)
                 for (int ir = ic; ir < ie; ir += FL_MR) {
                     const int mr = ie - ir < FL_MR ? ie - ir : FL_MR;
                     real *dst = ap + (long long)(ir - ic) * kc;
