@@ -8,10 +8,16 @@ long long FL_FN(fl_packed_size)(int isa, int I, int H)
     return k ? k->packed_size(I, H) : -1;
 }
 
-fl_status FL_FN(fl_pack_weights)(int isa, real *packed, const FL_FN(fl_weights) *w, int I, int H)
+fl_status FL_FN(fl_pack_weights_parts)(int isa, real *packed, const FL_FN(fl_weights) *w, int I,
+                                       int H, int parts)
 {
     const FL_FN(fl_kernels) *k = FL_TABLE_FN(isa);
-    return k ? k->pack_weights(packed, w, I, H) : FL_ERR_ISA;
+    return k ? k->pack_weights(packed, w, I, H, parts) : FL_ERR_ISA;
+}
+
+fl_status FL_FN(fl_pack_weights)(int isa, real *packed, const FL_FN(fl_weights) *w, int I, int H)
+{
+    return FL_FN(fl_pack_weights_parts)(isa, packed, w, I, H, FL_PACK_ALL);
 }
 
 fl_status FL_FN(fl_seq_forward)(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,

@@ -85,6 +85,17 @@ enum fl_step {
                            gate pass (not with the units split: the unit-block step there) */
 };
 
+/* The parts of a layer's packed weights (fl_pack_weights_parts): what forward reads (W_ih^T for
+ * the input projection, W_hh^T in the two step layouts) and what backward reads (W_hh for
+ * dL/dh_{t-1}, W_ih for dL/dx). A call that needs only one side packs only it: the seed
+ * model's backward packs the weights again (they may have changed since its forward) and
+ * never computes dL/dx. */
+enum fl_pack_part {
+    FL_PACK_WX = 1, FL_PACK_UF = 2, FL_PACK_UP = 4, FL_PACK_UB = 8, FL_PACK_WD = 16,
+    FL_PACK_FORWARD = FL_PACK_WX | FL_PACK_UF | FL_PACK_UP,
+    FL_PACK_ALL = 31
+};
+
 /* What a call reports of its threads: the team it ran and its wall time. A caller that sees a
  * full team run slower than one thread (cores shared with someone else's busy threads) may run
  * on fewer; fastlstm's layers do, and the results do not depend on the team size. */

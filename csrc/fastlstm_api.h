@@ -61,8 +61,11 @@ typedef struct {
 /* Values of `packed` for an ISA path (-1 for a path this build lacks). */
 long long FL_FN(fl_packed_size)(int isa, int I, int H);
 
-/* Pack w->w_ih and w->w_hh (natural) into `packed` for an ISA path. */
+/* Pack w->w_ih and w->w_hh (natural) into `packed` for an ISA path: every part, or the parts
+ * named (enum fl_pack_part; the others are left as they were). */
 fl_status FL_FN(fl_pack_weights)(int isa, real *packed, const FL_FN(fl_weights) *w, int I, int H);
+fl_status FL_FN(fl_pack_weights_parts)(int isa, real *packed, const FL_FN(fl_weights) *w, int I,
+                                       int H, int parts);
 
 /* Forward over a whole sequence, one layer, one direction. */
 fl_status FL_FN(fl_seq_forward)(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
@@ -123,10 +126,6 @@ fl_status FL_FN(fl_seed_forward)(
     const real *by,         /* (O) */
     int T, int I, int H, int O);
 
-/* The seed model's weights (W as above) packed into `packed` for an ISA path, as
- * fl_seed_forward does: for a backward after the weights changed since the forward. */
-fl_status FL_FN(fl_seed_pack)(int isa, real *packed, const real *w, int I, int H);
-
 /* Scratch values fl_seed_backward needs for a sequence of T steps. */
 long long FL_FN(fl_seed_workspace_size)(int isa, int T, int I, int H, int O);
 
@@ -135,11 +134,13 @@ long long FL_FN(fl_seed_workspace_size)(int isa, int T, int I, int H, int O);
  * elementwise to [-clip, clip] (clip <= 0: no clipping), then SGD with learning rate lr, in
  * place on w, b, wy, by. *loss receives the loss divided by T. A non-finite loss returns
  * FL_ERR_NONFINITE before any weight changes, and so does a gradient that is
- * NaN (or inf, without clipping) after clipping. `packed` must hold the weights packed by the
- * forward of the same sequence; the workspace is fl_seed_workspace_size(...) values. */
+ * NaN (or inf, without clipping) after clipping. `packed` (fl_packed_size values) receives
+ * the part of the packed weights backward reads (FL_PACK_UB), packed from w as it is at the
+ * call, so the weights may have changed since the forward; the workspace is
+ * fl_seed_workspace_size(...) values. */
 fl_status FL_FN(fl_seed_backward)(
     const fl_exec *ex, real *w, real *b, real *wy, real *by, double *loss,
-    real *workspace, const real *packed,
+    real *workspace, real *packed,
     const real *targets,    /* (T, O) */
     const real *x, const real *hidden, const real *cell, const real *gates,
     int T, int I, int H, int O, real lr, real clip);
@@ -218,7 +219,7 @@ fl_status FL_FN(fl_model_train_epoch)(const fl_exec *ex, const FL_FN(fl_model) *
 typedef struct {
     int vector_bytes;
     long long (*packed_size)(int I, int H);
-    fl_status (*pack_weights)(real *packed, const FL_FN(fl_weights) *w, int I, int H);
+    fl_status (*pack_weights)(real *packed, const FL_FN(fl_weights) *w, int I, int H, int parts);
     fl_status (*seq_forward)(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
                              const FL_FN(fl_weights) *w, const FL_FN(fl_fwd_bufs) *f);
     long long (*bwd_scratch_size)(const fl_dims *d);

@@ -91,24 +91,15 @@ static packed_layout packed_layout_of(int I, int H)
 }
 
 /* dst <- W (G, k) rows ld apart, transposed into unit blocks of the forward tile: block ub
- * holds [p][q][j] = W[q H + ub VL + j][p] (k rows of the four gates' VL units, zero past H).
- * Rows of W are read in order and written into the block (k * 4 * VL values), not gathered a
- * column at a time. */
+ * holds [p][q][j] = W[q H + ub VL + j][p] (k rows of the four gates' VL units, zero past H),
+ * VL rows of W at a time through vectors (transpose_into). */
 static void pack_unit_blocks(real *dst, const real *w, long long ld, int k, int H, int nub)
 {
     for (int ub = 0; ub < nub; ub++) {
         real *blk = dst + (long long)ub * k * FL_NRF;
+        const int u0 = ub * FL_VL, nj = H - u0 < FL_VL ? H - u0 : FL_VL;
         for (int q = 0; q < 4; q++)
-            for (int j = 0; j < FL_VL; j++) {
-                const int unit = ub * FL_VL + j;
-                real *col = blk + q * FL_VL + j;
-                if (unit < H) {
-                    const real *row = w + (long long)(q * H + unit) * ld;
-                    for (int p = 0; p < k; p++) col[(long long)p * FL_NRF] = row[p];
-                } else {
-                    for (int p = 0; p < k; p++) col[(long long)p * FL_NRF] = 0;
-                }
-            }
+            transpose_into(blk + q * FL_VL, FL_NRF, w + (long long)(q * H + u0) * ld, ld, nj, k);
     }
 }
 
@@ -117,17 +108,23 @@ static long long k_packed_size(int I, int H)
     return I < 1 || H < 1 ? -1 : packed_layout_of(I, H).total;
 }
 
-static fl_status k_pack_weights(real *packed, const FL_FN(fl_weights) *w, int I, int H)
+static fl_status k_pack_weights(real *packed, const FL_FN(fl_weights) *w, int I, int H,
+                                int parts)
 {
-    if (!packed || !w || !w->w_ih || !w->w_hh || I < 1 || H < 1 || w->ld_ih < I || w->ld_hh < H)
+    if (!packed || !w || !w->w_ih || !w->w_hh || I < 1 || H < 1 || w->ld_ih < I ||
+        w->ld_hh < H || parts & ~FL_PACK_ALL)
         return FL_ERR_ARG;
     const int G = 4 * H, nub = (int)panels_of(H, FL_VL);
     const packed_layout l = packed_layout_of(I, H);
-    pack_panels(packed + l.wx, w->w_ih, w->ld_ih, I, G, 1, FL_NR, 0, (int)panels_of(G, FL_NR));
-    pack_unit_blocks(packed + l.uf, w->w_hh, w->ld_hh, H, H, nub);
-    pack_panels(packed + l.up, w->w_hh, w->ld_hh, H, G, 1, FL_NR, 0, (int)panels_of(G, FL_NR));
-    pack_panels(packed + l.ub, w->w_hh, w->ld_hh, G, H, 0, FL_NR, 0, (int)panels_of(H, FL_NR));
-    if (dx_on_panels(I)) {
+    if (parts & FL_PACK_WX)
+        pack_panels(packed + l.wx, w->w_ih, w->ld_ih, I, G, 1, FL_NR, 0, (int)panels_of(G, FL_NR));
+    if (parts & FL_PACK_UF) pack_unit_blocks(packed + l.uf, w->w_hh, w->ld_hh, H, H, nub);
+    if (parts & FL_PACK_UP)
+        pack_panels(packed + l.up, w->w_hh, w->ld_hh, H, G, 1, FL_NR, 0, (int)panels_of(G, FL_NR));
+    if (parts & FL_PACK_UB)
+        pack_panels(packed + l.ub, w->w_hh, w->ld_hh, G, H, 0, FL_NR, 0, (int)panels_of(H, FL_NR));
+    if (!(parts & FL_PACK_WD)) {
+    } else if (dx_on_panels(I)) {
         pack_panels(packed + l.wd, w->w_ih, w->ld_ih, G, I, 0, FL_NR, 0, (int)panels_of(I, FL_NR));
     } else {
         real *wt = packed + l.wd;

@@ -60,13 +60,19 @@ static void FL_FN(sum_biases)(const FL_FN(fl_model) *m, real *bias)
     }
 }
 
-static fl_status FL_FN(pack_all)(int isa, const FL_FN(fl_model) *m, real *const *packed)
+/* Pack every layer and direction: what forward reads, and with train what backward reads too
+ * (W_ih for dL/dx above the first layer only: the inputs need no gradient). */
+static fl_status FL_FN(pack_all)(int isa, const FL_FN(fl_model) *m, real *const *packed,
+                                 int train)
 {
     for (int l = 0; l < m->dims.L; l++)
         for (int d = 0; d < m->dims.D; d++) {
             const FL_FN(fl_weights) w = FL_FN(layer_weights)(m, l, d, NULL, NULL);
-            const fl_status st = FL_FN(fl_pack_weights)(isa, packed[l * m->dims.D + d], &w,
-                                                        FL_FN(layer_in)(&m->dims, l), m->dims.H);
+            const int parts = !train ? FL_PACK_FORWARD
+                                     : FL_PACK_FORWARD | FL_PACK_UB | (l > 0 ? FL_PACK_WD : 0);
+            const fl_status st = FL_FN(fl_pack_weights_parts)(isa, packed[l * m->dims.D + d], &w,
+                                                              FL_FN(layer_in)(&m->dims, l),
+                                                              m->dims.H, parts);
             if (st != FL_OK) return st;
         }
     return FL_OK;
@@ -507,7 +513,7 @@ fl_status FL_FN(fl_model_train_epoch)(const fl_exec *ex, const FL_FN(fl_model) *
         for (int b = 0; b < B; b++)
             memcpy(w.y_b + (long long)b * O, y + idx[b] * O, sizeof(real) * (size_t)O);
         /* The weights changed with the last update: pack them for this batch. */
-        st = FL_FN(pack_all)(ex->isa, m, w.packed);
+        st = FL_FN(pack_all)(ex->isa, m, w.packed, 1);
         if (st != FL_OK) break;
         FL_FN(sum_biases)(m, w.bias);
         double loss = 0;
@@ -534,7 +540,7 @@ fl_status FL_FN(fl_model_train_epoch)(const fl_exec *ex, const FL_FN(fl_model) *
     if (st == FL_OK) {
         res->loss = total / (double)N;
         if (N_val > 0) {
-            st = FL_FN(pack_all)(ex->isa, m, w.packed);
+            st = FL_FN(pack_all)(ex->isa, m, w.packed, 0);
             if (st == FL_OK)
                 st = FL_FN(predict_core)(ex, &team, m, (const real *const *)w.packed, x_val,
                                          N_val, T, w.val_pred, &w.val);

@@ -212,3 +212,30 @@ def test_the_buffers_a_layer_hands_the_kernels_are_aligned():
     assert packed.ctypes.data % ALIGN == 0
     assert all(buf.ctypes.data % ALIGN == 0 for buf in layer._scratch_pool)
     assert y.ctypes.data % ALIGN == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("I,H", [(1, 10), (3, 17), (32, 128)])
+def test_packing_by_parts_makes_the_whole_and_leaves_the_rest(isa, dtype, I, H):
+    # The seed model packs forward's and backward's parts in separate calls, and the one-call
+    # epoch only the parts it reads: the parts together must be every value of the whole, and a
+    # part must write nothing outside itself.
+    rng = np.random.default_rng(H)
+    w_ih = rng.standard_normal((4 * H, I)).astype(dtype)
+    w_hh = rng.standard_normal((4 * H, H)).astype(dtype)
+    n = _core.packed_size(np.dtype(dtype).name, I, H, _core.isa())
+    whole = np.full(n, np.nan, dtype)
+    _core.pack_weights(whole, w_ih.ravel(), w_hh.ravel(), I, H, _core.isa())
+    assert not np.isnan(whole).any()
+    pieced = np.full(n, np.nan, dtype)
+    for name, bit in _core.PACK_PARTS.items():
+        before = pieced.copy()
+        _core.pack_weights(pieced, w_ih.ravel(), w_hh.ravel(), I, H, _core.isa(), bit)
+        changed = ~((pieced == before) | (np.isnan(pieced) & np.isnan(before)))
+        assert changed.any(), name
+        # what a part wrote is the whole's, and no later part writes it again
+        np.testing.assert_array_equal(pieced[changed], whole[changed])
+        assert np.isnan(before[changed]).all(), name
+    np.testing.assert_array_equal(pieced, whole)
+    with pytest.raises(ValueError):
+        _core.pack_weights(pieced, w_ih.ravel(), w_hh.ravel(), I, H, _core.isa(), 32)

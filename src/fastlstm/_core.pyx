@@ -341,8 +341,8 @@ def seed_backward(floating[::1] w, floating[::1] b, floating[::1] wy, floating[:
                   const floating[::1] gates, int T, int I, int H, int O, double lr,
                   double clip, int threads=1):
     """Seed BPTT + clipped SGD update of w, b, wy, by in place; returns (the loss / T, the
-    sequence call's team, its wall seconds). The weights are packed into `packed` first (they
-    may have changed since the forward)."""
+    sequence call's team, its wall seconds). The C call packs the part of the weights it reads
+    into `packed` itself (they may have changed since the forward)."""
     cdef int64_t G = 4 * <int64_t>H, K = <int64_t>H + I
     cdef int isa_code = _isa
     dt = "float32" if floating is float else "float64"
@@ -368,19 +368,15 @@ def seed_backward(floating[::1] w, floating[::1] b, floating[::1] wy, floating[:
     cdef fl_status st
     if floating is float:
         with nogil:
-            st = fl_seed_pack_f32(isa_code, &packed[0], &w[0], I, H)
-            if st == FL_OK:
-                st = fl_seed_backward_f32(&ex, &w[0], &b[0], &wy[0], &by[0], &loss,
-                                          &workspace[0], &packed[0], &targets[0], &x[0],
-                                          &hidden[0], &cell[0], &gates[0], T, I, H, O,
-                                          <float>lr, <float>clip)
+            st = fl_seed_backward_f32(&ex, &w[0], &b[0], &wy[0], &by[0], &loss,
+                                      &workspace[0], &packed[0], &targets[0], &x[0],
+                                      &hidden[0], &cell[0], &gates[0], T, I, H, O,
+                                      <float>lr, <float>clip)
     else:
         with nogil:
-            st = fl_seed_pack_f64(isa_code, &packed[0], &w[0], I, H)
-            if st == FL_OK:
-                st = fl_seed_backward_f64(&ex, &w[0], &b[0], &wy[0], &by[0], &loss,
-                                          &workspace[0], &packed[0], &targets[0], &x[0],
-                                          &hidden[0], &cell[0], &gates[0], T, I, H, O, lr, clip)
+            st = fl_seed_backward_f64(&ex, &w[0], &b[0], &wy[0], &by[0], &loss,
+                                      &workspace[0], &packed[0], &targets[0], &x[0],
+                                      &hidden[0], &cell[0], &gates[0], T, I, H, O, lr, clip)
     _check(st, "LSTM.backward")
     return loss, stats.team, stats.wall_seconds
 
@@ -485,9 +481,16 @@ cdef int _check_isa(int isa_code) except -1:
     return 0
 
 
+# The parts of packed weights (enum fl_pack_part): forward's W_ih^T, W_hh^T in the unit-block
+# and in the panel layout, backward's W_hh and W_ih.
+PACK_PARTS = {"wx": 1, "uf": 2, "up": 4, "ub": 8, "wd": 16}
+PACK_ALL = 31
+
+
 def pack_weights(floating[::1] packed, const floating[::1] w_ih, const floating[::1] w_hh,
-                 int I, int H, int isa_code):
-    """w_ih (G, I) and w_hh (G, H) packed for an ISA path into packed (packed_size values)."""
+                 int I, int H, int isa_code, int parts=PACK_ALL):
+    """w_ih (G, I) and w_hh (G, H) packed for an ISA path into packed (packed_size values):
+    every part, or the parts named (a sum of PACK_PARTS values; the rest is left as it was)."""
     cdef int64_t G = 4 * <int64_t>H
     _check_isa(isa_code)
     dt = "float32" if floating is float else "float64"
@@ -501,12 +504,12 @@ def pack_weights(floating[::1] packed, const floating[::1] w_ih, const floating[
         w32.w_ih = &w_ih[0]; w32.ld_ih = I; w32.w_hh = &w_hh[0]; w32.ld_hh = H
         w32.bias = NULL; w32.peephole = NULL; w32.packed = NULL
         with nogil:
-            st = fl_pack_weights_f32(isa_code, &packed[0], &w32, I, H)
+            st = fl_pack_weights_parts_f32(isa_code, &packed[0], &w32, I, H, parts)
     else:
         w64.w_ih = &w_ih[0]; w64.ld_ih = I; w64.w_hh = &w_hh[0]; w64.ld_hh = H
         w64.bias = NULL; w64.peephole = NULL; w64.packed = NULL
         with nogil:
-            st = fl_pack_weights_f64(isa_code, &packed[0], &w64, I, H)
+            st = fl_pack_weights_parts_f64(isa_code, &packed[0], &w64, I, H, parts)
     _check(st, "LSTMLayer (packing weights)")
 
 

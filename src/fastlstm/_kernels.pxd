@@ -157,8 +157,10 @@ cdef extern from "fastlstm.h" nogil:
 
     long long fl_packed_size_f32(int isa, int I, int H)
     long long fl_packed_size_f64(int isa, int I, int H)
-    fl_status fl_pack_weights_f32(int isa, float *packed, const fl_weights_f32 *w, int I, int H)
-    fl_status fl_pack_weights_f64(int isa, double *packed, const fl_weights_f64 *w, int I, int H)
+    fl_status fl_pack_weights_parts_f32(int isa, float *packed, const fl_weights_f32 *w, int I,
+                                        int H, int parts)
+    fl_status fl_pack_weights_parts_f64(int isa, double *packed, const fl_weights_f64 *w, int I,
+                                        int H, int parts)
     fl_status fl_seq_forward_f32(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
                                  const fl_weights_f32 *w, const fl_fwd_bufs_f32 *f)
     fl_status fl_seq_forward_f64(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
@@ -206,17 +208,15 @@ cdef extern from "fastlstm.h" nogil:
                                   double *outputs, double *packed, const double *x,
                                   const double *w, const double *b, const double *wy,
                                   const double *by, int T, int I, int H, int O)
-    fl_status fl_seed_pack_f32(int isa, float *packed, const float *w, int I, int H)
-    fl_status fl_seed_pack_f64(int isa, double *packed, const double *w, int I, int H)
     long long fl_seed_workspace_size_f32(int isa, int T, int I, int H, int O)
     long long fl_seed_workspace_size_f64(int isa, int T, int I, int H, int O)
     fl_status fl_seed_backward_f32(const fl_exec *ex, float *w, float *b, float *wy, float *by,
-                                   double *loss, float *workspace, const float *packed,
+                                   double *loss, float *workspace, float *packed,
                                    const float *targets, const float *x, const float *hidden,
                                    const float *cell, const float *gates, int T, int I, int H,
                                    int O, float lr, float clip)
     fl_status fl_seed_backward_f64(const fl_exec *ex, double *w, double *b, double *wy, double *by,
-                                   double *loss, double *workspace, const double *packed,
+                                   double *loss, double *workspace, double *packed,
                                    const double *targets, const double *x,
                                    const double *hidden, const double *cell,
                                    const double *gates, int T, int I, int H, int O, double lr,
