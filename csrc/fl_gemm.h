@@ -59,12 +59,13 @@ FL_INLINE long long packed_panels_size(long long k, long long n, long long nr)
 
 /* dst <- B (k, n) in panels of nr columns, panels [q0, q1) only, B = src (k, n) rows ld apart,
  * or with trans src (n, k) and B = src^T. Columns past n are zero. */
-/* dst[p ld_dst + j] = src[j ld_src + p] for p < k, j < VL: VL rows of src (nj < VL of them
- * real, the other columns of dst zero) into VL columns of dst. Whole VL x VL blocks go through
- * vectors (VL row loads, VL column stores); the rest value by value. 1.3-1.7x the plain copy
- * of one value at a time (AVX-512, AVX2, generic; 64 Ki values). */
+/* dst[p ld_dst + j] = src[j ld_src + p] for p < k, j < nj (nj <= VL rows of src into nj
+ * columns of dst), and dst's columns [nj, width) zero (width = nj or VL: packing pads its
+ * panels). Whole VL x VL blocks go through vectors (VL row loads, VL column stores); the rest
+ * value by value. 1.3-1.7x the plain copy of one value at a time (AVX-512, AVX2, generic;
+ * 64 Ki values). */
 static void transpose_into(real *restrict dst, long long ld_dst, const real *restrict src,
-                           long long ld_src, int nj, int k)
+                           long long ld_src, int nj, int k, int width)
 {
     int p0 = 0;
     if (nj == FL_VL)
@@ -78,7 +79,7 @@ static void transpose_into(real *restrict dst, long long ld_dst, const real *res
             }
         }
     for (int p = p0; p < k; p++)
-        for (int j = 0; j < FL_VL; j++)
+        for (int j = 0; j < width; j++)
             dst[(long long)p * ld_dst + j] = j < nj ? src[(long long)j * ld_src + p] : 0;
 }
 
@@ -92,7 +93,7 @@ static void pack_panels(real *restrict dst, const real *restrict src, long long 
             for (int jb = 0; jb < nr; jb += FL_VL) {
                 const int nj = w - jb < 0 ? 0 : w - jb < FL_VL ? w - jb : FL_VL;
                 transpose_into(panel + jb, nr, src + (long long)(j0 + (nj ? jb : 0)) * ld, ld,
-                               nj, k);
+                               nj, k, FL_VL);
             }
         } else {
             for (int p = 0; p < k; p++) {

@@ -99,7 +99,8 @@ static void pack_unit_blocks(real *dst, const real *w, long long ld, int k, int 
         real *blk = dst + (long long)ub * k * FL_NRF;
         const int u0 = ub * FL_VL, nj = H - u0 < FL_VL ? H - u0 : FL_VL;
         for (int q = 0; q < 4; q++)
-            transpose_into(blk + q * FL_VL, FL_NRF, w + (long long)(q * H + u0) * ld, ld, nj, k);
+            transpose_into(blk + q * FL_VL, FL_NRF, w + (long long)(q * H + u0) * ld, ld, nj, k,
+                           FL_VL);
     }
 }
 
@@ -725,18 +726,18 @@ static void bwd_gates(int r0, int r1, int u0, int u1, int H, const real *dh, con
     }
 }
 
-/* dst (cols, rows) rows ld_dst apart <- src (rows, cols)^T, rows [c0, c1) of dst only, in tiles
+/* dst (cols, rows) rows ld_dst apart <- src (rows, cols)^T, rows [c0, c1) of dst only: VL rows
+ * of src at a time (transpose_into), 64 rows of dst at a time so the VL rows' lines stay in L1
  * (a plain column walk would write with a power-of-two stride and thrash the cache sets). */
 static void transpose_rows(real *dst, long long ld_dst, const real *src, long long ld_src,
                            int rows, int c0, int c1)
 {
-    enum { TILE = 16 };
-    for (int cb = c0; cb < c1; cb += TILE) {
-        const int ce = cb + TILE < c1 ? cb + TILE : c1;
-        for (int rb = 0; rb < rows; rb += TILE) {
-            const int re = rb + TILE < rows ? rb + TILE : rows;
-            for (int c = cb; c < ce; c++)
-                for (int r = rb; r < re; r++) dst[c * ld_dst + r] = src[r * ld_src + c];
+    for (int cb = c0; cb < c1; cb += 64) {
+        const int ce = cb + 64 < c1 ? cb + 64 : c1;
+        for (int rb = 0; rb < rows; rb += FL_VL) {
+            const int nj = rows - rb < FL_VL ? rows - rb : FL_VL;
+            transpose_into(dst + (long long)cb * ld_dst + rb, ld_dst,
+                           src + (long long)rb * ld_src + cb, ld_src, nj, ce - cb, nj);
         }
     }
 }
