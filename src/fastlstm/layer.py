@@ -396,7 +396,7 @@ class LSTMLayer:
                             batch_sizes=None if bs is None else bs[t0:t1],
                             reset=None if reset_d is None else reset_d[o0:o1],
                             carried=carried, **run))
-                h_n[k] = plan.last_state(out[:, d * H:(d + 1) * H], back, h0_k, H)
+                h_n[k] = plan.last_state(out, d * H, back, h0_k, H)
             if not training:
                 self._give_scratch(gates)
             if training:
@@ -515,26 +515,16 @@ class _StepPlan:
             self.rows = T * B
             self.reset = (None, None)
             return
-        if lengths is not None:
-            order = np.argsort(-lengths, kind="stable")
-            if not (order == np.arange(B)).all():
-                self.order = order
-                lengths = lengths[order]
-        self.lengths = np.full(B, T, np.int64) if lengths is None else lengths
-        if lengths is None:
-            counts = np.full(T, B, np.int64)
-            self.batch_sizes = None
+        if lengths is None:  # restarts only: every row at every step
+            self.lengths = np.full(B, T, np.int64)
+            self.batch_sizes = self.index = None
+            self.offsets = np.arange(0, (T + 1) * B, B, dtype=np.int64)
         else:
-            counts = (lengths[None, :] > np.arange(T)[:, None]).sum(axis=1)
-            self.batch_sizes = counts.astype(np.int32)
-        self.offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+            # sorted longest first (stably); index: where each row of the steps lives in the
+            # caller's (T * B) rows, t B + order[r]
+            (self.order, self.lengths, self.batch_sizes, self.offsets,
+             self.index) = _core.steps_of_lengths(np.ascontiguousarray(lengths, np.int64), T)
         self.rows = int(self.offsets[-1])
-        # where each row of the steps lives in the caller's (T * B) rows: t B + order[r]
-        self.index = None
-        if lengths is not None:
-            step = np.repeat(np.arange(T), counts)
-            r = np.arange(self.rows) - self.offsets[step]
-            self.index = step * B + (r if self.order is None else self.order[r])
         self.reset = (None, None)
         if reset is not None:
             back = np.zeros_like(reset)
@@ -554,9 +544,10 @@ class _StepPlan:
         width = rows.shape[1]
         if self.index is None:
             return rows.reshape(self.T, self.B, width)
-        out = np.zeros((self.T * self.B, width), rows.dtype)
-        out[self.index] = rows
-        return out.reshape(self.T, self.B, width)
+        out = np.empty((self.T, self.B, width), rows.dtype)
+        _core.scatter_steps(out.reshape(-1), np.ascontiguousarray(rows).reshape(-1), width,
+                            self.B, self.batch_sizes, self.offsets, self.order)
+        return out
 
     def steps_view(self, rows):
         """What a record holds: (T, B, W) for a plain call, else the rows of the steps."""
@@ -575,22 +566,16 @@ class _StepPlan:
         out[:, self.order] = s
         return out
 
-    def last_state(self, hidden, backwards, h0, H):
+    def last_state(self, rows, col, backwards, h0, H):
         """(B, H): each row's hidden state at the last step it ran (the first, for a direction
-        that runs backwards), or its initial state if it ran none."""
+        that runs backwards), or its initial state if it ran none; from columns [col, col + H)
+        of rows (rows, W), the steps' outputs."""
         if self.plain:  # every row ran all T steps
-            return hidden[:self.B] if backwards else hidden[(self.T - 1) * self.B:]
-        r = np.arange(self.B)
-        ran = self.lengths > 0
-        if backwards:
-            idx = r
-        else:
-            idx = self.offsets[np.maximum(self.lengths - 1, 0)] + r
-        if not ran.any():
-            return np.zeros((self.B, H), hidden.dtype) if h0 is None else h0.reshape(self.B, H)
-        out = hidden[np.where(ran, idx, 0)]
-        if not ran.all():
-            out[~ran] = 0 if h0 is None else h0.reshape(self.B, H)[~ran]
+            last = rows[:self.B] if backwards else rows[(self.T - 1) * self.B:]
+            return last[:, col:col + H]
+        out = np.empty((self.B, H), rows.dtype)
+        _core.last_rows(out.reshape(-1), rows.reshape(-1), rows.shape[1], col, H, self.lengths,
+                        self.offsets, backwards, None if h0 is None else h0.reshape(-1))
         return out
 
 
