@@ -278,3 +278,24 @@ def test_bad_lengths_and_reset_are_refused_clearly():
     bf = fastlstm.LSTMLayer(2, 3, batch_first=True, dtype=np.float64)
     with pytest.raises(ValueError, match=r"reset: expected shape \(2, 4\) \(B, T\)"):
         bf.forward(np.zeros((2, 4, 2)), reset=np.zeros((4, 2), bool))
+
+
+@pytest.mark.parametrize("T,lengths", [(5, [3, 5, 0, 5, 1]), (4, [4, 4, 4]), (3, [0, 0]),
+                                       (6, [1, 2, 3, 4, 5, 6]), (1, [1])])
+def test_the_step_plan_equals_its_numpy_definition(T, lengths):
+    # stable sort longest first; batch_sizes[t] = sequences longer than t; offsets their cumsum;
+    # index[off[t] + r] = t B + order[r]
+    lengths = np.array(lengths, np.int64)
+    B = len(lengths)
+    order, srt, bs, off, index = _core.steps_of_lengths(lengths, T)
+    want_order = np.argsort(-lengths, kind="stable")
+    np.testing.assert_array_equal(want_order if order is None else order, want_order)
+    assert (order is None) == bool((want_order == np.arange(B)).all())
+    np.testing.assert_array_equal(srt, lengths[want_order])
+    counts = (srt[None, :] > np.arange(T)[:, None]).sum(axis=1)
+    np.testing.assert_array_equal(bs, counts)
+    np.testing.assert_array_equal(off, np.concatenate(([0], np.cumsum(counts))))
+    step = np.repeat(np.arange(T), counts)
+    np.testing.assert_array_equal(index, step * B + want_order[np.arange(off[-1]) - off[step]])
+    with pytest.raises(ValueError):
+        _core.steps_of_lengths(np.array([T + 1], np.int64), T)
