@@ -57,8 +57,6 @@ FL_INLINE long long packed_panels_size(long long k, long long n, long long nr)
     return k * panels_of(n, nr) * nr;
 }
 
-/* dst <- B (k, n) in panels of nr columns, panels [q0, q1) only, B = src (k, n) rows ld apart,
- * or with trans src (n, k) and B = src^T. Columns past n are zero. */
 /* dst[p ld_dst + j] = src[j ld_src + p] for p < k, j < nj (nj <= VL rows of src into nj
  * columns of dst), and dst's columns [nj, width) zero (width = nj or VL: packing pads its
  * panels). Whole VL x VL blocks go through vectors (VL row loads, VL column stores); the rest
@@ -83,6 +81,8 @@ static void transpose_into(real *restrict dst, long long ld_dst, const real *res
             dst[(long long)p * ld_dst + j] = j < nj ? src[(long long)j * ld_src + p] : 0;
 }
 
+/* dst <- B (k, n) in panels of nr columns, panels [q0, q1) only, B = src (k, n) rows ld apart,
+ * or with trans src (n, k) and B = src^T. Columns past n are zero. */
 static void pack_panels(real *restrict dst, const real *restrict src, long long ld, int k, int n,
                         int trans, int nr, int q0, int q1)
 {

@@ -6,8 +6,9 @@
  * scalar libm calls cost more than the products at the seed's sizes and a large share at mid
  * sizes. Accuracy: exp of a non-positive argument by Cody-Waite reduction to |r| <= ln2/2 and a
  * Taylor polynomial (degree 13 in double, by Estrin's scheme; 7 in float, Horner's), within 2
- * ulp of the correctly rounded result. tanh in double: an odd minimax polynomial (fitted with mpmath's chebyfit, max error
- * 3.6e-19 relative) for |x| < 0.55 and (1 - e) / (1 + e), e = exp(-2|x|), beyond. tanh in
+ * ulp of the correctly rounded result. tanh in double: an odd minimax polynomial (fitted with
+ * mpmath's chebyfit, max error 3.6e-19 relative) for |x| < 0.55 and (1 - e) / (1 + e),
+ * e = exp(-2|x|), beyond. tanh in
  * float: x P(x^2) / Q(x^2) on x clamped to [-9, 9] (tanh(9) is within an ulp of 1 in float),
  * P of degree 6 and Q of degree 3 with Q(0) = 1, fitted for this file by iterated weighted least
  * squares on the relative error (max 8.6e-9 in exact arithmetic over [0, 9]); every coefficient

@@ -124,8 +124,8 @@ static fl_status k_pack_weights(real *packed, const FL_FN(fl_weights) *w, int I,
         pack_panels(packed + l.up, w->w_hh, w->ld_hh, H, G, 1, FL_NR, 0, (int)panels_of(G, FL_NR));
     if (parts & FL_PACK_UB)
         pack_panels(packed + l.ub, w->w_hh, w->ld_hh, G, H, 0, FL_NR, 0, (int)panels_of(H, FL_NR));
-    if (!(parts & FL_PACK_WD)) {
-    } else if (dx_on_panels(I)) {
+    if (!(parts & FL_PACK_WD)) return FL_OK;
+    if (dx_on_panels(I)) {
         pack_panels(packed + l.wd, w->w_ih, w->ld_ih, G, I, 0, FL_NR, 0, (int)panels_of(I, FL_NR));
     } else {
         real *wt = packed + l.wd;
