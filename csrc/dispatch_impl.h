@@ -28,10 +28,15 @@ fl_status FL_FN(fl_seq_forward)(const fl_exec *ex, const fl_dims *d, const fl_ce
     return k ? k->seq_forward(ex, d, cell, w, f) : FL_ERR_ISA;
 }
 
-long long FL_FN(fl_bwd_scratch_size)(int isa, const fl_dims *d)
+long long FL_FN(fl_bwd_scratch_size_rows)(int isa, const fl_dims *d, long long rows)
 {
     const FL_FN(fl_kernels) *k = FL_TABLE_FN(isa);
-    return k && d ? k->bwd_scratch_size(d) : -1;
+    return k && d ? k->bwd_scratch_size(d, rows) : -1;
+}
+
+long long FL_FN(fl_bwd_scratch_size)(int isa, const fl_dims *d)
+{
+    return d ? FL_FN(fl_bwd_scratch_size_rows)(isa, d, (long long)d->T * d->B) : -1;
 }
 
 fl_status FL_FN(fl_seq_backward)(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,

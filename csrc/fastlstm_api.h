@@ -41,7 +41,8 @@ typedef struct {
  * What backward writes. Outputs are overwritten, except dx with dx_accumulate = 1 (dx += ..,
  * for the second direction of a bidirectional layer). dx, dh0, dc0, d_peephole may be NULL
  * (d_peephole is required when the weights have peepholes); dy, dh_last, dc_last may be NULL
- * (zeros). d_gates (T, B, G) and scratch (fl_bwd_scratch_size values) are scratch. */
+ * (zeros). d_gates (T, B, G) and scratch (fl_bwd_scratch_size_rows values for the call's
+ * rows, the sum of its batch sizes) are scratch. */
 typedef struct {
     real *dx; int ld_dx;          /* (T, B, I) out or NULL */
     int dx_accumulate;
@@ -51,7 +52,7 @@ typedef struct {
     real *dbias;                  /* (G) out: the gradient of b_ih, and of b_hh */
     real *d_peephole;             /* (3H) out, ONNX order i, o, f */
     real *d_gates;                /* (T, B, G) scratch */
-    real *scratch;                /* fl_bwd_scratch_size(isa, dims) scratch */
+    real *scratch;                /* fl_bwd_scratch_size_rows(isa, dims, rows) scratch */
     const real *dy; int ld_dy;    /* (T, B, H) rows ld_dy apart, or NULL */
     const real *dh_last;          /* (B, H) or NULL: gradient of the final hidden state */
     const real *dc_last;          /* (B, H) or NULL: gradient of the final cell state */
@@ -71,7 +72,9 @@ fl_status FL_FN(fl_pack_weights_parts)(int isa, real *packed, const FL_FN(fl_wei
 fl_status FL_FN(fl_seq_forward)(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
                                 const FL_FN(fl_weights) *w, const FL_FN(fl_fwd_bufs) *f);
 
-/* Values of backward's scratch. */
+/* Values of backward's scratch: for a call over `rows` rows of steps (T B without fl_steps, the
+ * sum of the batch sizes with them), or for T B rows. -1 for rows outside [0, T B]. */
+long long FL_FN(fl_bwd_scratch_size_rows)(int isa, const fl_dims *d, long long rows);
 long long FL_FN(fl_bwd_scratch_size)(int isa, const fl_dims *d);
 
 /* Backward through a whole sequence, after a training forward with the same arguments (f as
@@ -222,7 +225,7 @@ typedef struct {
     fl_status (*pack_weights)(real *packed, const FL_FN(fl_weights) *w, int I, int H, int parts);
     fl_status (*seq_forward)(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
                              const FL_FN(fl_weights) *w, const FL_FN(fl_fwd_bufs) *f);
-    long long (*bwd_scratch_size)(const fl_dims *d);
+    long long (*bwd_scratch_size)(const fl_dims *d, long long rows);
     fl_status (*seq_backward)(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
                               const FL_FN(fl_weights) *w, const FL_FN(fl_fwd_bufs) *f,
                               const FL_FN(fl_bwd_bufs) *b);

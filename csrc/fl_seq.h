@@ -679,15 +679,18 @@ typedef struct {
     real *dwt_h; /* (H, G) dW_hh^T */
 } bwd_scratch;
 
-static long long k_bwd_scratch_size(const fl_dims *d)
+/* For a call over `rows` rows of steps (T B without fl_steps; fewer with lengths: dG's panels
+ * hold the real rows only). */
+static long long k_bwd_scratch_size(const fl_dims *d, long long rows)
 {
-    const long long G = 4LL * d->H, rows = (long long)d->T * d->B;
+    const long long G = 4LL * d->H;
+    if (rows < 0 || rows > (long long)d->T * d->B) return -1;
     return 2LL * d->B * d->H + packed_panels_size(rows, G, FL_NR) + ((long long)d->I + d->H) * G;
 }
 
-static bwd_scratch bwd_scratch_of(real *s, const fl_dims *d)
+static bwd_scratch bwd_scratch_of(real *s, const fl_dims *d, long long rows)
 {
-    const long long G = 4LL * d->H, rows = (long long)d->T * d->B;
+    const long long G = 4LL * d->H;
     bwd_scratch v;
     v.dh = s;
     v.dc = v.dh + (long long)d->B * d->H;
@@ -787,7 +790,7 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
     const cellcfg cf = cellcfg_make(cell, w->peephole, H);
     const int np_h = (int)panels_of(H, FL_NR);          /* unit panels of dh = dG W_hh */
     const plan pl = make_plan(ex, d, v.total, np_h);
-    const bwd_scratch sc = bwd_scratch_of(b->scratch, d);
+    const bwd_scratch sc = bwd_scratch_of(b->scratch, d, v.total);
     const long long ld_h = f->ld_hidden, rows = v.total;
     const long long dg_stride = rows * FL_NR;            /* panel stride of packed dG */
     const int np_g = (int)panels_of(G, FL_NR);

@@ -299,3 +299,23 @@ def test_the_step_plan_equals_its_numpy_definition(T, lengths):
     np.testing.assert_array_equal(index, step * B + want_order[np.arange(off[-1]) - off[step]])
     with pytest.raises(ValueError):
         _core.steps_of_lengths(np.array([T + 1], np.int64), T)
+
+
+def test_backward_scratch_follows_the_real_rows():
+    # dG's panels hold the rows of the steps only: with lengths the scratch shrinks with them
+    T, B, I, H = 20, 8, 3, 16
+    full = _core.bwd_scratch_size("float32", T, B, I, H)
+    assert _core.bwd_scratch_size("float32", T, B, I, H, None, T * B) == full
+    half = _core.bwd_scratch_size("float32", T, B, I, H, None, T * B // 2)
+    assert half < full
+    with pytest.raises(ValueError):
+        _core.bwd_scratch_size("float32", T, B, I, H, None, T * B + 1)
+    # and a backward with lengths runs on exactly that much (no pool buffer to hide behind)
+    rng = np.random.default_rng(3)
+    layer = fastlstm.LSTMLayer(I, H, seed=0)
+    lengths = rng.integers(0, T + 1, B)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    layer._scratch_pool.clear()
+    y, _ = layer.forward(x, lengths=lengths)
+    dx, _ = layer.backward(np.ones_like(y))
+    assert np.isfinite(dx).all() and (dx[lengths[None, :] <= np.arange(T)[:, None]] == 0).all()

@@ -513,12 +513,16 @@ def pack_weights(floating[::1] packed, const floating[::1] w_ih, const floating[
     _check(st, "LSTMLayer (packing weights)")
 
 
-def bwd_scratch_size(dtype, int T, int B, int I, int H, isa_code=None):
+def bwd_scratch_size(dtype, int T, int B, int I, int H, isa_code=None, long long rows=-1):
+    """Values of seq_backward's scratch for a call over `rows` rows of steps (-1: T * B, the
+    padded call; with lengths, the sum of the lengths)."""
     cdef fl_dims d
     d.T = T; d.B = B; d.I = I; d.H = H
     cdef int k = _isa if isa_code is None else isa_code
-    cdef long long n = fl_bwd_scratch_size_f32(k, &d) if str(dtype) == "float32" else \
-        fl_bwd_scratch_size_f64(k, &d)
+    if rows < 0:
+        rows = <long long>T * B
+    cdef long long n = fl_bwd_scratch_size_rows_f32(k, &d, rows) if str(dtype) == "float32" \
+        else fl_bwd_scratch_size_rows_f64(k, &d, rows)
     if n < 0:
         raise ValueError("internal: no backward scratch size")
     return n
@@ -679,7 +683,7 @@ def seq_backward(floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floati
     _need(dw_hh.shape[0], G * H, "dw_hh")
     _need(dbias.shape[0], G, "dbias")
     _need(d_gates.shape[0], rows * G, "d_gates")
-    _need(scratch.shape[0], bwd_scratch_size(dt, T, B, I, H, isa_code), "scratch")
+    _need(scratch.shape[0], bwd_scratch_size(dt, T, B, I, H, isa_code, rows), "scratch")
     _need(x.shape[0], rows * I, "x")
     _need_rows(hidden.shape[0], rows, ld_hidden, H, "hidden")
     _need(cell.shape[0], rows * H, "cell")

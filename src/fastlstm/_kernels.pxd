@@ -165,8 +165,8 @@ cdef extern from "fastlstm.h" nogil:
                                  const fl_weights_f32 *w, const fl_fwd_bufs_f32 *f)
     fl_status fl_seq_forward_f64(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
                                  const fl_weights_f64 *w, const fl_fwd_bufs_f64 *f)
-    long long fl_bwd_scratch_size_f32(int isa, const fl_dims *d)
-    long long fl_bwd_scratch_size_f64(int isa, const fl_dims *d)
+    long long fl_bwd_scratch_size_rows_f32(int isa, const fl_dims *d, long long rows)
+    long long fl_bwd_scratch_size_rows_f64(int isa, const fl_dims *d, long long rows)
     fl_status fl_seq_backward_f32(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
                                   const fl_weights_f32 *w, const fl_fwd_bufs_f32 *f,
                                   const fl_bwd_bufs_f32 *b)

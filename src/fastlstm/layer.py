@@ -465,7 +465,7 @@ class LSTMLayer:
                 r = layer_cache[d]
                 gates, cell, h0_k, c0_k, isa, packed = r.gates, r.cell, r.h0, r.c0, r.isa, r.packed
                 scratch = self._take_scratch(
-                    _core.bwd_scratch_size(dtype_name(self.dtype), T, B, in_size, H, isa))
+                    _core.bwd_scratch_size(dtype_name(self.dtype), T, B, in_size, H, isa, rows))
                 dbias = self.grads[n_b_ih].reshape(-1)
                 back = self._backwards(d)
                 gov, key = self._governor, ("backward", layer, d, T, B)
