@@ -38,6 +38,9 @@ class Engine:
         self.input_size, self.hidden_size = input_size, hidden_size
         self.bidirectional, self.bias = bidirectional, bias
         self.layers = {}
+        self._bound_views = {}  # dtype -> (buffer, [(name, shape, address)]) of the bound layer
+        self._names = [n for n in param_names(1, bidirectional, False)
+                       if bias or not n.startswith("bias")]
         self.lock = threading.Lock()
         self.key = next(_KEYS)
         _ENGINES[self.key] = self
@@ -67,8 +70,19 @@ class Engine:
 
     def names(self):
         """The parameter names of one layer, in the order the operators take the weights."""
-        return [n for n in param_names(1, self.bidirectional, False)
-                if self.bias or not n.startswith("bias")]
+        return list(self._names)
+
+    def bound_views(self, dtype):
+        """(name, shape, address) of each parameter of the bound layer for dtype, in the
+        operators' order: what a call's weights are compared with (kept while the layer's
+        buffer is the same object; reading an array's address costs microseconds)."""
+        bound = self.layer(dtype)
+        kept = self._bound_views.get(dtype)
+        if kept is None or kept[0] is not bound._store.data:
+            views = [(n, bound._params[n].shape, bound._params[n].ctypes.data)
+                     for n in self._names]
+            kept = self._bound_views[dtype] = (bound._store.data, views)
+        return bound, kept[1]
 
 
 def _engine(key):
@@ -83,24 +97,23 @@ def _loaded(engine, dtype, weights):
     """A layer of the engine computing with these weights: the bound one when they are the
     module's own parameters (its buffer: nothing to copy), else the engine's other layer with
     the weights copied in (so the module's parameters are never written)."""
-    bound = engine.layer(dtype)
-    names = engine.names()
-    if len(weights) != len(names):
+    bound, views = engine.bound_views(dtype)
+    if len(weights) != len(views):
+        names = engine.names()
         raise ValueError(f"fastlstm.torch: {len(weights)} weights for the {len(names)} "
                          f"parameters {names}")
     own = True
-    for name, w in zip(names, weights):
-        dst = bound._params[name]
-        if tuple(w.shape) != dst.shape:
-            raise ValueError(f"{name}: expected shape {dst.shape}, got {tuple(w.shape)}")
+    for (name, shape, address), w in zip(views, weights):
+        if tuple(w.shape) != shape:
+            raise ValueError(f"{name}: expected shape {shape}, got {tuple(w.shape)}")
         if w.dtype != dtype:
             raise TypeError(f"{name}: expected dtype {dtype}, got {w.dtype} (every weight "
                             "and the input need one dtype)")
-        own = own and w.is_contiguous() and w.data_ptr() == dst.ctypes.data
+        own = own and w.data_ptr() == address and w.is_contiguous()
     if own:
         return bound
     layer = engine.layer(dtype, bound=False)
-    for name, w in zip(names, weights):
+    for (name, _, _), w in zip(views, weights):
         np.copyto(layer._params[name], w.detach().numpy())
     return layer
 
@@ -167,7 +180,7 @@ def _backward_impl(dy, dh_n, dc_n, x, h0, c0, y, saved, weights, lengths, engine
                                         plan.steps_view(plan.pack(_np(y))), tuple(dirs)),),
                            T, B, plan)
         dx, (dh0, dc0) = layer._backward_of(rec, _np(dy), (_np(dh_n), _np(dc_n)))
-        grads = [torch.from_numpy(layer.grads[n].copy()) for n in eng.names()]
+        grads = [torch.from_numpy(layer.grads[n].copy()) for n in eng._names]
     return [torch.from_numpy(dx), torch.from_numpy(dh0), torch.from_numpy(dc0)] + grads
 
 
