@@ -38,11 +38,10 @@
 #define FL_LOG2E 1.44269504f
 #endif
 
-/* exp(x) for x <= 0 (callers pass -|y|). */
-FL_INLINE vreal v_expneg(vreal x)
+/* exp(x) for FL_EXPNEG_MIN <= x <= 0, or NaN (callers that bound their arguments: the seed's
+ * clipped sigmoid, float64 tanh); v_expneg below takes any x <= 0. */
+FL_INLINE vreal v_expneg_normal(vreal xc)
 {
-    const vint under = x < R(FL_EXPNEG_MIN); /* NaN: false, stays NaN */
-    const vreal xc = v_sel(under, v_set1(R(FL_EXPNEG_MIN)), x);
     vreal kd = xc * R(FL_LOG2E) + R(FL_SHIFTER); /* round(x / ln2) in the low bits */
     const vint ki = (vint)kd;
     kd = kd - R(FL_SHIFTER);
@@ -75,7 +74,15 @@ FL_INLINE vreal v_expneg(vreal x)
     /* 2^k from k = ki - bits(shifter), k in [-1022, 0] (double) / [-126, 0] (float). */
     const vint k = ki - (vint)v_set1(R(FL_SHIFTER));
     const vreal scale = (vreal)((k + (ireal)FL_EXP_BIAS) << FL_MANT_BITS);
-    return v_sel(under, v_zero(), p * scale);
+    return p * scale;
+}
+
+/* exp(x) for x <= 0 (callers pass -|y|); 0 below the smallest normal result. */
+FL_INLINE vreal v_expneg(vreal x)
+{
+    const vint under = x < R(FL_EXPNEG_MIN); /* NaN: false, stays NaN */
+    const vreal xc = v_sel(under, v_set1(R(FL_EXPNEG_MIN)), x);
+    return v_sel(under, v_zero(), v_expneg_normal(xc));
 }
 
 /* Exact sigmoid without overflow: e = exp(-|x|); x >= 0 -> 1/(1+e), x < 0 -> e/(1+e). */
@@ -91,7 +98,7 @@ FL_INLINE vreal v_sigmoid(vreal x)
 FL_INLINE vreal v_sigmoid_clip15(vreal x)
 {
     const vreal y = v_sel(x < R(-15), v_set1(R(-15)), v_sel(x > R(15), v_set1(R(15)), x));
-    const vreal e = v_expneg(-v_abs(y));
+    const vreal e = v_expneg_normal(-v_abs(y)); /* -15 <= -|y| <= 0 */
     /* 1 / (1 + exp(-y)): y >= 0 -> 1 / (1 + e); y < 0 -> 1 / (1 + 1/e) = e / (e + 1), as
      * e * (1 / (1 + e)): one division for both sides, as v_sigmoid */
     const vreal s = R(1) / (R(1) + e);
@@ -123,8 +130,10 @@ FL_INLINE vreal v_tanh(vreal x)
 FL_INLINE vreal v_tanh(vreal x)
 {
     const vreal ax = v_abs(x);
-    /* |x| >= 0.55: (1 - e) / (1 + e) with e = exp(-2|x|) <= 0.333, no cancellation. */
-    const vreal e = v_expneg(R(-2) * ax);
+    /* |x| >= 0.55: (1 - e) / (1 + e) with e = exp(-2|x|) <= 0.333, no cancellation. From
+     * |x| = 20 on that is exactly 1 (e <= 4.3e-18 < half an ulp of 1), so the argument stops
+     * at -40 and exp needs no underflow guard (NaN passes: both comparisons are false). */
+    const vreal e = v_expneg_normal(R(-2) * v_sel(ax > R(20), v_set1(R(20)), ax));
     const vreal big = (R(1) - e) / (R(1) + e);
     /* |x| < 0.55: x * P(x^2), minimax. */
     const vreal u = x * x;
