@@ -166,39 +166,16 @@ static fl_status FL_FN(seed_apply)(real *w, long long n_w, real *b, long long n_
     real *p[4] = {w, b, wy, by};
     real *g[4] = {dw, db, dwy, dby};
     const long long n[4] = {n_w, n_b, (long long)O * H, O};
-    /* 16-byte vectors of the baseline with the clip as lane masks (the scalar loop compiled
-     * to a compare and a branch per value); the same operations on every value, so the same
-     * bits. At H = 128 the pass (82 K weights, 10-16 % of a backward's samples) is bound by
-     * memory: the working set of forward + backward is larger than L2. */
-    typedef real v16 __attribute__((vector_size(16)));
-#if FL_REAL_IS_DOUBLE
-    typedef long long m16 __attribute__((vector_size(16)));
-#else
-    typedef int m16 __attribute__((vector_size(16)));
-#endif
-    const int L = (int)(16 / sizeof(real));
-    const v16 hi = (v16){0} + clip, lo = (v16){0} - clip, vlr = (v16){0} + lr;
     for (int j = 0; j < 4; j++) {
         real *pj = p[j];
         const real *gj = g[j];
-        long long k = 0;
-        if (clip > 0) {
-            for (; k + L <= n[j]; k += L) {
-                v16 x, w;
-                memcpy(&x, gj + k, 16);
-                memcpy(&w, pj + k, 16);
-                const m16 below = x < lo, above = x > hi;
-                x = (v16)(((m16)x & ~(below | above)) | ((m16)lo & below) | ((m16)hi & above));
-                w -= vlr * x;
-                memcpy(pj + k, &w, 16);
-            }
-            for (; k < n[j]; k++) {
+        if (clip > 0)
+            for (long long k = 0; k < n[j]; k++) {
                 const real x = gj[k];
                 pj[k] -= lr * (x < -clip ? -clip : (x > clip ? clip : x));
             }
-        } else {
-            for (; k < n[j]; k++) pj[k] -= lr * gj[k];
-        }
+        else
+            for (long long k = 0; k < n[j]; k++) pj[k] -= lr * gj[k];
     }
     return FL_OK;
 }
