@@ -39,8 +39,8 @@ class Engine:
         self.bidirectional, self.bias = bidirectional, bias
         self.layers = {}
         self._bound_views = {}  # dtype -> (buffer, [(name, shape, address)]) of the bound layer
-        self._names = [n for n in param_names(1, bidirectional, False)
-                       if bias or not n.startswith("bias")]
+        self._names = tuple(n for n in param_names(1, bidirectional, False)
+                            if bias or not n.startswith("bias"))
         self.lock = threading.Lock()
         self.key = next(_KEYS)
         _ENGINES[self.key] = self
@@ -70,7 +70,7 @@ class Engine:
 
     def names(self):
         """The parameter names of one layer, in the order the operators take the weights."""
-        return list(self._names)
+        return self._names
 
     def bound_views(self, dtype):
         """(name, shape, address) of each parameter of the bound layer for dtype, in the
@@ -99,7 +99,7 @@ def _loaded(engine, dtype, weights):
     the weights copied in (so the module's parameters are never written)."""
     bound, views = engine.bound_views(dtype)
     if len(weights) != len(views):
-        names = engine.names()
+        names = list(engine.names())
         raise ValueError(f"fastlstm.torch: {len(weights)} weights for the {len(names)} "
                          f"parameters {names}")
     own = True
@@ -180,7 +180,7 @@ def _backward_impl(dy, dh_n, dc_n, x, h0, c0, y, saved, weights, lengths, engine
                                         plan.steps_view(plan.pack(_np(y))), tuple(dirs)),),
                            T, B, plan)
         dx, (dh0, dc0) = layer._backward_of(rec, _np(dy), (_np(dh_n), _np(dc_n)))
-        grads = [torch.from_numpy(layer.grads[n].copy()) for n in eng._names]
+        grads = [torch.from_numpy(layer.grads[n].copy()) for n in eng.names()]
     return [torch.from_numpy(dx), torch.from_numpy(dh0), torch.from_numpy(dc0)] + grads
 
 
