@@ -3,8 +3,9 @@
  * fastlstm.h, each of which runs the path named in its fl_exec (or isa argument).
  *
  * Nothing here changes after load: the tables are constants, CPU features are read from the CPU
- * on each query, and the path a call runs is the one its caller names (the Python layer chooses
- * it once at import: the best the CPU has, or FASTLSTM_ISA).
+ * on each query (the L1 data cache size once, then kept), and the path a call runs is the one
+ * its caller names (the Python layer chooses it once at import: the best the CPU has, or
+ * FASTLSTM_ISA).
  */
 #include <string.h>
 
@@ -12,6 +13,12 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#define FL_X86_CPUID 1
+#elif defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
 #endif
 
 /* The tables engine.c defines, one per compiled path and width (FL_HAVE_* from CMake). */
@@ -78,6 +85,57 @@ int fl_isa_by_name(const char *name)
     for (int k = 0; name && k < FL_NUM_ISAS; k++)
         if (strcmp(name, isa_names[k]) == 0) return k;
     return -1;
+}
+
+/* The L1 data cache from CPUID: AMD's (and Hygon's) leaf 0x80000005 gives it in KiB; Intel's
+ * deterministic cache leaf 4 describes each cache (type 1 = data, level 1). */
+static int l1d_query(void)
+{
+#ifdef FL_X86_CPUID
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    const unsigned max_leaf = a;
+    const int amd = (b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u) || /* AuthenticAMD */
+                    (b == 0x6f677948u && d == 0x6e65476eu && c == 0x656e6975u);  /* HygonGenuine */
+    if (amd) {
+        if (__get_cpuid(0x80000000u, &a, &b, &c, &d) && a >= 0x80000005u &&
+            __get_cpuid(0x80000005u, &a, &b, &c, &d))
+            return (int)(c >> 24) * 1024;
+        return 0;
+    }
+    if (max_leaf < 4) return 0;
+    for (unsigned sub = 0; sub < 16; sub++) {
+        __cpuid_count(4, sub, a, b, c, d);
+        const unsigned type = a & 31, level = (a >> 5) & 7;
+        if (type == 0) break;
+        if (type == 1 && level == 1) /* ways x partitions x line bytes x sets */
+            return (int)((((b >> 22) & 1023) + 1) * (((b >> 12) & 1023) + 1) *
+                         ((b & 4095) + 1) * (c + 1));
+    }
+    return 0;
+#elif defined(_SC_LEVEL1_DCACHE_SIZE)
+    const long v = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    return v > 0 && v < (1L << 30) ? (int)v : 0;
+#else
+    return 0;
+#endif
+}
+
+int fl_l1d_bytes(void)
+{
+    /* -1: not read yet. Threads that race here store the same value. */
+    static int kept = -1;
+#if defined(__GNUC__) || defined(__clang__)
+    int v = __atomic_load_n(&kept, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = l1d_query();
+        __atomic_store_n(&kept, v, __ATOMIC_RELAXED);
+    }
+    return v;
+#else
+    if (kept < 0) kept = l1d_query();
+    return kept;
+#endif
 }
 
 int fl_openmp(void)

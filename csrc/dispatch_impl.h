@@ -62,7 +62,15 @@ fl_status FL_FN(fl_gemm)(const fl_exec *ex, int trans_a, int trans_b, int m, int
     const FL_FN(fl_kernels) *k = FL_TABLE_FN(ex->isa);
     if (!k) return FL_ERR_ISA;
     if (m == 0 || n == 0) return FL_OK;
-    k->gemm(ex->threads, trans_a, trans_b, m, n, k_, alpha, a, lda, b, ldb, beta, c, ldc, scratch);
+    k->gemm(ex, trans_a, trans_b, m, n, k_, alpha, a, lda, b, ldb, beta, c, ldc, scratch);
+    return FL_OK;
+}
+
+fl_status FL_FN(fl_gemm_blocking)(int isa, const fl_blocking *req, int out[4])
+{
+    const FL_FN(fl_kernels) *k = FL_TABLE_FN(isa);
+    if (!k || !out) return k ? FL_ERR_ARG : FL_ERR_ISA;
+    k->gemm_blocking(req, out);
     return FL_OK;
 }
 

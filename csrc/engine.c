@@ -51,6 +51,7 @@ const FL_FN(fl_kernels) FL_TABLE = {
     k_bwd_scratch_size,
     k_seq_backward,
     k_gemm_scratch_size,
+    k_gemm_blocking,
     k_gemm,
     gate_forward_rows,
     k_seed_small_size,

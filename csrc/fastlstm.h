@@ -104,15 +104,27 @@ typedef struct {
     double wall_seconds;
 } fl_stats;
 
+/* The cache blocking of the packed product (fl_gemm.h), for tests and tuning runs: a field at 0
+ * takes the path's choice for this CPU (which follows the L1 data cache, fl_l1d_bytes). mr: rows
+ * of a register tile (1 .. the path's most: 12 with 64-byte vectors, 6 otherwise); kc_bytes: the
+ * bytes of one panel's block of k (k rows x 2 vectors of B), which sets the block of k;
+ * mc_tiles: the row tiles of A that pass over one panel block before the next panel; ncq: the
+ * panels of B a row block takes at a time. Every blocking gives the same bits. */
+typedef struct {
+    int mr, kc_bytes, mc_tiles, ncq;
+} fl_blocking;
+
 /* How to run one call: the ISA path (the one its packed weights were made for), the most
  * threads it may use, the split and the steps (FL_SPLIT_AUTO and FL_STEP_AUTO, 0, except in
- * tests and tuning runs), and where to report its threads (NULL: nowhere). */
+ * tests and tuning runs), where to report its threads (NULL: nowhere), and the product's
+ * blocking (zeros, except in tests and tuning runs). */
 typedef struct {
     int isa;
     int threads;
     int split;
     int step;
     fl_stats *stats;
+    fl_blocking gemm;
 } fl_exec;
 
 /* Sizes of one layer and direction over one call. */
@@ -189,6 +201,11 @@ int fl_max_threads(void);
 
 /* Vector width in bytes of an ISA path (0 for one this build lacks). */
 int fl_isa_vector_bytes(int isa);
+
+/* The L1 data cache of one core in bytes, as the CPU reports it (CPUID on x86-64, the system
+ * elsewhere), 0 when unknown. Read once and kept: a fact of the machine, the same on every
+ * call. */
+int fl_l1d_bytes(void);
 
 /* The prototypes for one float width; included once per width ("real" and the name suffix
  * are macros), so float and double share one declaration as they share one body. */

@@ -4,47 +4,94 @@
  *
  * The design is BLIS's: B is packed into column panels of FL_NR = 2 vectors (panel q holds
  * B[:, q NR .. (q+1) NR) as k contiguous rows of NR values, the last panel zero padded), so a
- * register tile of FL_MR rows x 2 vectors streams its B rows contiguously, and k is cut into
- * blocks of FL_KC rows so one panel block (FL_KC x FL_NR values, 16 KiB) stays in L1 while the
+ * register tile of mr rows x 2 vectors streams its B rows contiguously, and k is cut into
+ * blocks of kc rows so one panel block (kc x FL_NR values, 16 or 32 KiB) stays in L1 while the
  * row tiles of A pass over it. A is read in place (its rows, or with trans_a its columns: MR
  * consecutive values of one row of the stored matrix), broadcast one value at a time.
  *
  * Every element of C is its starting value (C, zero or a bias row) plus its k products added in
- * the order p = 0 .. k-1, a block of FL_KC at a time, whatever the tile, the panel or the thread
+ * the order p = 0 .. k-1, a block of k at a time, whatever the tile, the panel or the thread
  * that computes it: threads split C's rows or panels, never k, so results do not depend on the
  * thread count.
  */
 
 #if FL_VBYTES >= 64
-#define FL_MR 12 /* 32 vector registers: 24 accumulators */
+#define FL_MR 12 /* 32 vector registers: 24 accumulators (the most rows a tile takes) */
 #else
 #define FL_MR 6  /* 16 vector registers: 12 accumulators */
 #endif
 #define FL_NR (2 * FL_VL)
-#define FL_KC (16384 / (int)(FL_NR * sizeof(real)))
-/* Rows of A a block of k passes over panel by panel (FL_MC), and panels of B taken at a time
- * (FL_NCQ). With 64-byte vectors a row tile's A is 12 x FL_KC values (6 KiB in float32): at
- * 2 tiles a block, A (12 KiB) and the panel block (16 KiB) stay in L1 together, and 32 panels
- * (512 KiB) stay in L2 while every row block passes over them. Measured on a Xeon with AVX-512
+/* The bytes packed A may take on the stack (gemm_block_panels). */
+#define FL_AP_BYTES 49152
+
+/* The blocking a product runs (gemm_blocking): rows of a register tile (mr <= FL_MR), rows of a
+ * block of k (kc), rows of A a block passes over one panel before the next (mc; mca with
+ * trans_a, where that block of A is packed and must fit FL_AP_BYTES), and panels of B a row
+ * block takes at a time (ncq). Loop bounds only: the packed B depends on FL_NR alone, and every
+ * element sums its products in the same order under every blocking, so the bits are the same.
+ *
+ * The choice. The 32-byte and 16-byte paths: 6-row tiles, 16 KiB panel blocks, 8 tiles a
+ * block, no panel blocks; measured on a Xeon, AVX2, it runs within 5 % of the FMA peak.
+ * 64-byte vectors, 48 KiB L1 or more (Intel's AVX-512 cores since Ice Lake, Zen 5): 12-row
+ * tiles (24 accumulators), 16 KiB panel blocks, 2 tiles a block (A 12 KiB and the panel
+ * block stay in L1 together), 32 panels (512 KiB, in L2) a row block. Measured on a Xeon
  * (48 KiB L1, 2 MiB L2), one thread, float32: 6400x256 @ 256x1024 125 -> 166-182 GFLOP/s,
- * 1600x512 @ 512x4096 110 -> 160 (the row block alone: 140), float64 1.2-1.4x; 32 or 64 rows
- * (a step's product) unchanged. The 32-byte path, measured on the same machine with 8 tiles a
- * block and no panel blocks, already ran within 5 % of its FMA peak and is left so. */
+ * 1600x512 @ 512x4096 110 -> 160, float64 1.2-1.4x, against one block of A over all panels.
+ * 64-byte vectors, a smaller L1 (32 KiB: Zen 4, Skylake-X): there that blocking reaches 84-86
+ * GFLOP/s of a core's 116 (Zen 4, float32), below the 32-byte path's 106-109; 6-row tiles
+ * (12 accumulators are enough for two FMA pipes of 4 cycles), 32 KiB panel blocks (k = 256
+ * rows), 2 tiles a block and 16 panels a row block run it at 104-108, the 32-byte path's
+ * level (fl_gemm_blocking and bench/gemm_blocking.py measure the variants). */
+typedef struct {
+    int mr, kc, mc, mca, ncq;
+} gemm_blk;
+
+static gemm_blk gemm_blocking(const fl_blocking *req)
+{
+    int mr = FL_MR, kc_bytes = 16384, tiles = 8, ncq = 1 << 24;
 #if FL_VBYTES >= 64
-#define FL_MC (2 * FL_MR)
-#define FL_NCQ 32
-#else
-#define FL_MC (8 * FL_MR)
-#define FL_NCQ (1 << 24) /* no panel blocks */
+    tiles = 2;
+    ncq = 32;
+    const int l1 = fl_l1d_bytes();
+    if (l1 > 0 && l1 < 49152) {
+        mr = 6;
+        kc_bytes = 32768;
+        ncq = 16;
+    }
 #endif
+    if (req) { /* a test's or tuning run's blocking, each value within what the code allows */
+        if (req->mr > 0) mr = req->mr < FL_MR ? req->mr : FL_MR;
+        if (req->kc_bytes > 0) kc_bytes = req->kc_bytes;
+        if (req->mc_tiles > 0) tiles = req->mc_tiles < 4096 ? req->mc_tiles : 4096;
+        if (req->ncq > 0) ncq = req->ncq < (1 << 24) ? req->ncq : 1 << 24;
+    }
+    gemm_blk b;
+    b.mr = mr;
+    const int kc_most = FL_AP_BYTES / (mr * (int)sizeof(real)); /* one tile of packed A fits */
+    b.kc = kc_bytes / (int)(FL_NR * sizeof(real));
+    b.kc = b.kc < 1 ? 1 : b.kc > kc_most ? kc_most : b.kc;
+    b.mc = tiles * mr;
+    const int mca_most = FL_AP_BYTES / (b.kc * (int)sizeof(real)) / mr * mr;
+    b.mca = b.mc < mca_most ? b.mc : mca_most;
+    b.ncq = ncq;
+    return b;
+}
+
+static void k_gemm_blocking(const fl_blocking *req, int out[4])
+{
+    const gemm_blk b = gemm_blocking(req);
+    out[0] = b.mr;
+    out[1] = b.kc;
+    out[2] = b.mc;
+    out[3] = b.ncq;
+}
+
 /* With trans_a, a row tile's A is MR values of each of k rows of the stored matrix, k lines
  * whose addresses are lda apart: at a power-of-two lda they fall into a few L1 sets and evict
- * each other. So each block of A (FL_MCA rows x FL_KC) is copied first into tiles of MR
- * contiguous values per k (BLIS's packed A), on the stack: at most 48 KiB. Measured on the
- * Xeon (one thread): X^T dG products (256x6400 @ 6400x1024, 1024x1600 @ 1600x4096) 1.05-1.16x
- * on AVX-512, 1.10-1.49x on AVX2; the same bits (a copy, the same sums in the same order). */
-#define FL_MCA_CAP ((49152 / (FL_KC * (int)sizeof(real))) / FL_MR * FL_MR)
-#define FL_MCA (FL_MC < FL_MCA_CAP ? FL_MC : FL_MCA_CAP)
+ * each other. So each block of A (mca rows x kc) is copied first into tiles of mr contiguous
+ * values per k (BLIS's packed A), on the stack: at most FL_AP_BYTES. Measured on the Xeon
+ * (one thread): X^T dG products (256x6400 @ 6400x1024, 1024x1600 @ 1600x4096) 1.05-1.16x on
+ * AVX-512, 1.10-1.49x on AVX2; the same bits (a copy, the same sums in the same order). */
 
 /* How C starts before the products are added. */
 enum { C_LOAD = 0, C_ZERO = 1, C_BIAS = 2 };
@@ -202,32 +249,33 @@ FL_INLINE void gemm_tile_wide(const int mr, int k, const real *restrict a, long 
 
 /* The operands of one product: A read in place, B packed (panel q at bp + q bstride, its rows
  * k0.. at + k0 FL_NR), C written with a starting value (C_LOAD, C_ZERO, or C_BIAS with a bias
- * row of n values). */
+ * row of n values), and the blocking (gemm_blocking). */
 typedef struct {
     int m, n, k;
     const real *a; long long lda; int trans_a;
     const real *bp; long long bstride;
     real *c; long long ldc;
     int start; const real *bias;
+    gemm_blk bk;
 } gemm_args;
 
-/* Rows [i0, i1) x panels [q0, q1) of the product, panels [q0, q1) no wider than FL_NCQ. */
+/* Rows [i0, i1) x panels [q0, q1) of the product, panels [q0, q1) no wider than bk.ncq. */
 static void gemm_block_panels(const gemm_args *g, int i0, int i1, int q0, int q1)
 {
-    const int k = g->k;
-    const int mc = g->trans_a ? FL_MCA : FL_MC;
-    real ap[FL_MCA * FL_KC]; /* A's block, packed (trans_a only) */
-    for (int k0 = 0; k0 < k || k0 == 0; k0 += FL_KC) {
-        const int kc = k - k0 < FL_KC ? k - k0 : FL_KC;
+    const int k = g->k, MR = g->bk.mr, KC = g->bk.kc;
+    const int mc = g->trans_a ? g->bk.mca : g->bk.mc;
+    real ap[FL_AP_BYTES / sizeof(real)]; /* A's block, packed (trans_a only) */
+    for (int k0 = 0; k0 < k || k0 == 0; k0 += KC) {
+        const int kc = k - k0 < KC ? k - k0 : KC;
         const int start = k0 == 0 ? g->start : C_LOAD;
         for (int ic = i0; ic < i1; ic += mc) {
             const int ie = ic + mc < i1 ? ic + mc : i1;
             /* tile ir's values at ap + (ir - ic) kc, p mr + r; packed again for each panel
              * block (gemm_block), as BLIS does: panel blocks outermost keep B in L2, and a
-             * block of A costs 1/(FL_NCQ FL_NR) of its products to copy. */
+             * block of A costs 1/(ncq FL_NR) of its products to copy. */
             if (g->trans_a)
-                for (int ir = ic; ir < ie; ir += FL_MR) {
-                    const int mr = ie - ir < FL_MR ? ie - ir : FL_MR;
+                for (int ir = ic; ir < ie; ir += MR) {
+                    const int mr = ie - ir < MR ? ie - ir : MR;
                     real *dst = ap + (long long)(ir - ic) * kc;
                     for (int p = 0; p < kc; p++) {
                         const real *src = g->a + (long long)(k0 + p) * g->lda + ir;
@@ -250,8 +298,8 @@ static void gemm_block_panels(const gemm_args *g, int i0, int i1, int q0, int q1
             for (; q < q1; q++) {
                 const int j0 = q * FL_NR, w = g->n - j0 < FL_NR ? g->n - j0 : FL_NR;
                 const real *bq = g->bp + q * g->bstride + (long long)k0 * FL_NR;
-                for (int ir = ic; ir < ie; ir += FL_MR) {
-                    const int mr = ie - ir < FL_MR ? ie - ir : FL_MR;
+                for (int ir = ic; ir < ie; ir += MR) {
+                    const int mr = ie - ir < MR ? ie - ir : MR;
                     const real *ai = g->trans_a ? ap + (long long)(ir - ic) * kc
                                                 : g->a + (long long)ir * g->lda + k0;
                     gemm_tile_any(mr, g->trans_a, kc, ai, g->trans_a ? mr : g->lda, bq,
@@ -268,8 +316,9 @@ static void gemm_block_panels(const gemm_args *g, int i0, int i1, int q0, int q1
 static void gemm_block(const gemm_args *g, int i0, int i1, int q0, int q1)
 {
     if (i0 >= i1) return;
-    for (int qb = q0; qb < q1; qb += FL_NCQ)
-        gemm_block_panels(g, i0, i1, qb, q1 - qb < FL_NCQ ? q1 : qb + FL_NCQ);
+    const int ncq = g->bk.ncq;
+    for (int qb = q0; qb < q1; qb += ncq)
+        gemm_block_panels(g, i0, i1, qb, q1 - qb <= ncq ? q1 : qb + ncq);
 }
 
 /* [lo, hi) of n items for part `tid` of `nt`, in whole chunks of `unit` items. */

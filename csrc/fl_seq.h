@@ -438,6 +438,7 @@ typedef struct {
     long long ld_h;
     int keep;
     const cellcfg *cf;
+    gemm_blk bk; /* the product's blocking */
 } fwd_call;
 
 /* The gate pass of rows [r0, r1) of one step: the preactivations in g_t (rows G apart) in, the
@@ -543,7 +544,7 @@ static void fwd_panels(const fwd_call *fc, int r0, int r1, const real *h_prev, l
     const int H = fc->H, G = 4 * H;
     if (h_prev) {
         const gemm_args rec = {r1, G, H, h_prev, ld_prev, 0, fc->up, (long long)H * FL_NR, g_t, G,
-                               C_LOAD, NULL};
+                               C_LOAD, NULL, fc->bk};
         gemm_block(&rec, r0, r1, 0, (int)panels_of(G, FL_NR));
     }
     gate_pass(fc, r0, r1, g_t, c_prev, c_t, h_t);
@@ -604,9 +605,10 @@ static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cel
     const int n_max = rows_at(&v, 0); /* rows [n_max, B) run no step */
     const real *h_init = f->steps ? f->h_init : f->h0, *c_init = f->steps ? f->c_init : f->c0;
     const int kind = step_kind_of(ex, &pl);
-    const fwd_call fc = {H, w->packed + l.uf, w->packed + l.up, ld_h, keep, &cf};
+    const gemm_blk bk = gemm_blocking(&ex->gemm);
+    const fwd_call fc = {H, w->packed + l.uf, w->packed + l.up, ld_h, keep, &cf, bk};
     const gemm_args proj = {(int)v.total, G, I, f->x, f->ld_x, 0, w->packed + l.wx,
-                            (long long)I * FL_NR, f->gates, G, C_BIAS, w->bias};
+                            (long long)I * FL_NR, f->gates, G, C_BIAS, w->bias, bk};
     double t_start;
     stats_begin(ex, pl.threads, &t_start);
     if (!keep && f->c_last != f->c0) /* rows that run no step end in the state they carry */
@@ -790,6 +792,7 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
     const cellcfg cf = cellcfg_make(cell, w->peephole, H);
     const int np_h = (int)panels_of(H, FL_NR);          /* unit panels of dh = dG W_hh */
     const plan pl = make_plan(ex, d, v.total, np_h);
+    const gemm_blk bk = gemm_blocking(&ex->gemm);
     const bwd_scratch sc = bwd_scratch_of(b->scratch, d, v.total);
     const long long ld_h = f->ld_hidden, rows = v.total;
     const long long dg_stride = rows * FL_NR;            /* panel stride of packed dG */
@@ -807,7 +810,7 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
         recurrence_share(&pl, &v, tid, B, np_h, &r0, &r1, &q0, &q1);
         const int u0 = q0 * FL_NR < H ? q0 * FL_NR : H, u1 = q1 * FL_NR < H ? q1 * FL_NR : H;
         gemm_args dh_prod = {0, H, G, NULL, G, 0, w->packed + l.ub, (long long)G * FL_NR,
-                             sc.dh, H, C_ZERO, NULL};
+                             sc.dh, H, C_ZERO, NULL, bk};
         /* 1. The recurrence, from the last step processed forward to the first. dh0, dc0
          * gather every use of the initial state: a row's first step and its restarts. */
         for (int r = r0; r < r1; r++) {
@@ -896,7 +899,7 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
             const int start = b->dx_accumulate ? C_LOAD : C_ZERO;
             if (dx_on_panels(I)) {
                 const gemm_args g = {(int)rows, I, G, b->d_gates, G, 0, w->packed + l.wd,
-                                     (long long)G * FL_NR, b->dx, b->ld_dx, start, NULL};
+                                     (long long)G * FL_NR, b->dx, b->ld_dx, start, NULL, bk};
                 gemm_block(&g, i0, i1, 0, (int)panels_of(I, FL_NR));
             } else {
                 gemm_dot_rows(i0, i1, I, G, b->d_gates, G, w->packed + l.wd, G, b->dx, b->ld_dx,
@@ -916,12 +919,12 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
         }
         {   /* dW_ih^T (I, G) = X^T dG */
             const gemm_args g = {I, G, (int)rows, f->x, f->ld_x, 1, sc.dgp, dg_stride, sc.dwt_i, G,
-                                 C_ZERO, NULL};
+                                 C_ZERO, NULL, bk};
             gemm_block(&g, 0, I, p0, p1);
         }
         if (f->steps) { /* dW_hh^T (H, G) = H_prev^T dG on the gathered rows */
             const gemm_args g = {H, G, (int)rows, b->h_prev_rows, H, 1, sc.dgp, dg_stride,
-                                 sc.dwt_h, G, C_ZERO, NULL};
+                                 sc.dwt_h, G, C_ZERO, NULL, bk};
             gemm_block(&g, 0, H, p0, p1);
         } else {
             /* dW_hh^T (H, G) = sum_t h_{prev(t)}^T dG_t: the steps whose predecessor is a row
@@ -931,7 +934,7 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
             const real *h_from = rev ? f->hidden + step_h : f->hidden;
             const long long dg_from = rev ? 0 : B, dg_first = rev ? k_h : 0;
             gemm_args g = {H, G, (int)k_h, h_from, ld_h, 1, sc.dgp + dg_from * FL_NR,
-                           dg_stride, sc.dwt_h, G, C_ZERO, NULL};
+                           dg_stride, sc.dwt_h, G, C_ZERO, NULL, bk};
             gemm_block(&g, 0, H, p0, p1);
             if (f->h0) {
                 g.k = B;
@@ -986,7 +989,7 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
 
 static long long k_gemm_scratch_size(int k, int n) { return packed_panels_size(k, n, FL_NR); }
 
-static void k_gemm(int threads, int trans_a, int trans_b, int m, int n, int k, real alpha,
+static void k_gemm(const fl_exec *ex, int trans_a, int trans_b, int m, int n, int k, real alpha,
                    const real *a, int lda, const real *b, int ldb, real beta, real *c, int ldc,
                    real *scratch)
 {
@@ -998,13 +1001,13 @@ static void k_gemm(int threads, int trans_a, int trans_b, int m, int n, int k, r
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) c[(long long)i * ldc + j] *= beta;
     const gemm_args g = {m, n, k, a, lda, trans_a, scratch, (long long)k * FL_NR, c, ldc,
-                         beta == 0 || alpha == 0 ? C_ZERO : C_LOAD, NULL};
+                         beta == 0 || alpha == 0 ? C_ZERO : C_LOAD, NULL, gemm_blocking(&ex->gemm)};
     if (alpha == 0) { /* C = beta C (C_ZERO when beta is 0 too) */
         if (beta == 0)
             for (int i = 0; i < m; i++) memset(c + (long long)i * ldc, 0, sizeof(real) * (size_t)n);
         return;
     }
-    int nt = threads < 1 ? 1 : threads;
+    int nt = ex->threads < 1 ? 1 : ex->threads;
 #ifndef _OPENMP
     nt = 1;
 #endif

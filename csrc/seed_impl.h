@@ -15,6 +15,8 @@ static void FL_FN(seed_args)(fl_exec *ex, fl_dims *d, fl_cell *cell, FL_FN(fl_we
      * what the units split runs; so forward packs W_hh in that one layout. */
     ex->step = run && run->step != FL_STEP_AUTO ? run->step : FL_STEP_TILE;
     ex->stats = run ? run->stats : NULL;
+    if (run) ex->gemm = run->gemm;
+    else memset(&ex->gemm, 0, sizeof ex->gemm);
     d->T = T; d->B = 1; d->I = I; d->H = H;
     memset(cell, 0, sizeof *cell);
     cell->sigmoid = FL_SIGMOID_CLIP15;

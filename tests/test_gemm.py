@@ -42,3 +42,100 @@ def test_beta_zero_ignores_nan_in_c(path, isa):
 def test_gemm_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="shapes do not fit"):
         _core.gemm(np.ones((2, 3)), np.ones((4, 2)), np.ones((2, 2)))
+
+
+# Blockings the packed product may run (fl_blocking overrides; {} is the path's own choice):
+# the two AVX-512 choices, the smallest of everything (1-row tiles, one row of k a block, one
+# tile and one panel a block), odd sizes that leave partial blocks everywhere, and values past
+# every limit (clamped to what the code allows).
+BLOCKINGS = [{}, {"mr": 12, "kc_bytes": 16384, "mc_tiles": 2, "ncq": 32},
+             {"mr": 6, "kc_bytes": 32768, "mc_tiles": 2, "ncq": 16},
+             {"mr": 1, "kc_bytes": 1, "mc_tiles": 1, "ncq": 1},
+             {"mr": 5, "kc_bytes": 3000, "mc_tiles": 3, "ncq": 3},
+             {"mr": 1000, "kc_bytes": 2**29, "mc_tiles": 2**29, "ncq": 2**29}]
+
+
+@pytest.fixture
+def blocking():
+    """Set the product's blocking for a test, restoring the path's choice after."""
+    previous = _core._set_gemm_blocking()
+    try:
+        yield lambda b: _core._set_gemm_blocking(**b)
+    finally:
+        _core._set_gemm_blocking(**previous)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", [False, True])
+# k past two blocks of k, rows past a row block, panels past a panel block, one and two rows
+@pytest.mark.parametrize("m, n, k", [(130, 1100, 600), (2, 1100, 300), (1, 70, 9)])
+def test_every_blocking_gives_the_same_bits(m, n, k, trans_a, dtype, isa, blocking):
+    rng = np.random.default_rng(m + n + k)
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    c0 = rng.standard_normal((m, n)).astype(dtype)
+    outs = []
+    for blk in BLOCKINGS:
+        blocking(blk)
+        for n_threads in (1, 2):
+            c = c0.copy()
+            _core.gemm(a, b, c, trans_a=trans_a, beta=1.0, threads=n_threads)
+            outs.append((blk, n_threads, c))
+    expected = (a.T if trans_a else a).astype(np.float64) @ b.astype(np.float64) + c0
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(outs[0][2], expected, rtol=rtol,
+                               atol=rtol * np.abs(expected).max())
+    for blk, n_threads, c in outs[1:]:
+        assert _core.same_bytes(c, outs[0][2]), (blk, n_threads, isa)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_blocking_a_path_runs(dtype, isa, blocking):
+    """Overrides are clamped to what the code allows (a tile of packed A fits its 48 KiB), and
+    the AVX-512 path's own choice follows the L1 data cache the CPU reports."""
+    size = np.dtype(dtype).itemsize
+    vl = _core.vector_bytes(_core.isa()) // size
+    most_rows = 12 if vl * size >= 64 else 6
+    for blk in BLOCKINGS:
+        blocking(blk)
+        got = _core.gemm_blocking(dtype)
+        assert 1 <= got["mr"] <= most_rows and got["mr"] == min(blk.get("mr", got["mr"]),
+                                                               most_rows)
+        assert 1 <= got["kc"] and got["kc"] * got["mr"] * size <= 49152
+        if blk.get("kc_bytes"):
+            assert got["kc"] == max(1, min(blk["kc_bytes"] // (2 * vl * size),
+                                           49152 // (got["mr"] * size)))
+        assert got["mc"] % got["mr"] == 0 and got["mc"] >= got["mr"]
+        assert 1 <= got["ncq"] <= 2**24
+    blocking({})
+    got = _core.gemm_blocking(dtype)
+    if isa == "avx512":
+        small_l1 = 0 < _core.l1d_bytes() < 49152
+        assert got["mr"] == (6 if small_l1 else 12)
+        assert got["kc"] * 2 * vl * size == (32768 if small_l1 else 16384)
+    else:
+        assert got["mr"] == 6 and got["kc"] * 2 * vl * size == 16384
+
+
+def test_set_gemm_blocking_refuses_bad_values(blocking):
+    for bad in ({"mr": -1}, {"kc_bytes": 1.5}, {"ncq": 2**31}, {"mc_tiles": True}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            _core._set_gemm_blocking(**bad)
+    assert _core._set_gemm_blocking() == {"mr": 0, "kc_bytes": 0, "mc_tiles": 0, "ncq": 0}
+
+
+def test_l1d_bytes_is_what_the_system_reports():
+    """CPUID's L1 data cache against the kernel's own account of it (Linux sysfs)."""
+    import pathlib
+    index = pathlib.Path("/sys/devices/system/cpu/cpu0/cache")
+    sizes = []
+    for d in sorted(index.glob("index*")):
+        try:
+            if (d / "level").read_text().strip() == "1" and \
+                    (d / "type").read_text().strip() == "Data":
+                sizes.append((d / "size").read_text().strip())
+        except OSError:
+            pass
+    if not sizes or not sizes[0].endswith("K"):
+        pytest.skip("no L1 data cache in sysfs")
+    assert _core.l1d_bytes() == int(sizes[0][:-1]) * 1024

@@ -152,6 +152,10 @@ def get_num_threads():
     return _threads if _threads > 0 else max(1, fl_max_threads())
 
 
+cdef fl_blocking _blocking  # the product's blocking: zeros (the path's choice) but in tuning runs
+_blocking.mr = _blocking.kc_bytes = _blocking.mc_tiles = _blocking.ncq = 0
+
+
 cdef fl_exec _exec(int isa_code, int threads, int split, int step=FL_STEP_AUTO):
     cdef fl_exec ex
     ex.isa = isa_code
@@ -159,7 +163,62 @@ cdef fl_exec _exec(int isa_code, int threads, int split, int step=FL_STEP_AUTO):
     ex.split = split
     ex.step = step
     ex.stats = NULL
+    ex.gemm = _blocking
     return ex
+
+
+_BLOCKING_FIELDS = ("mr", "kc_bytes", "mc_tiles", "ncq")
+
+
+def l1d_bytes():
+    """The L1 data cache of one core in bytes as the CPU reports it (0: unknown); the
+    AVX-512 product's blocking follows it."""
+    return fl_l1d_bytes()
+
+
+def _set_gemm_blocking(mr=0, kc_bytes=0, mc_tiles=0, ncq=0):
+    """Override the packed product's blocking for this process (tests and tuning runs; 0
+    keeps the path's choice for a field; not thread-safe with calls in flight). The results
+    are the same bits under every blocking. Returns the previous overrides as a dict."""
+    global _blocking
+    new = {"mr": mr, "kc_bytes": kc_bytes, "mc_tiles": mc_tiles, "ncq": ncq}
+    for name, value in new.items():
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**30:
+            raise ValueError(f"{name}: expected an int in [0, 2**30), got {value!r}")
+    previous = {name: getattr_blocking(name) for name in _BLOCKING_FIELDS}
+    _blocking.mr = mr
+    _blocking.kc_bytes = kc_bytes
+    _blocking.mc_tiles = mc_tiles
+    _blocking.ncq = ncq
+    return previous
+
+
+cdef int getattr_blocking(str name):
+    if name == "mr":
+        return _blocking.mr
+    if name == "kc_bytes":
+        return _blocking.kc_bytes
+    if name == "mc_tiles":
+        return _blocking.mc_tiles
+    return _blocking.ncq
+
+
+def gemm_blocking(dtype="float32", isa_code=None):
+    """The blocking the packed product of an ISA path (default: the one in use) runs now:
+    {"mr": tile rows, "kc": rows of a block of k, "mc": rows of A a block passes over one
+    panel, "ncq": panels a row block takes}."""
+    import numpy as np
+    cdef int code = _isa if isa_code is None else isa_code
+    cdef int out[4]
+    cdef fl_status st
+    if np.dtype(dtype) == np.float32:
+        st = fl_gemm_blocking_f32(code, &_blocking, out)
+    elif np.dtype(dtype) == np.float64:
+        st = fl_gemm_blocking_f64(code, &_blocking, out)
+    else:
+        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}")
+    _check(st, "gemm_blocking")
+    return {"mr": out[0], "kc": out[1], "mc": out[2], "ncq": out[3]}
 
 
 SPLITS = {"auto": FL_SPLIT_AUTO, "batch": FL_SPLIT_BATCH, "units": FL_SPLIT_UNITS,

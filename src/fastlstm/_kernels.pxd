@@ -27,12 +27,16 @@ cdef extern from "fastlstm.h" nogil:
         int team
         double wall_seconds
 
+    ctypedef struct fl_blocking:
+        int mr, kc_bytes, mc_tiles, ncq
+
     ctypedef struct fl_exec:
         int isa
         int threads
         int split
         int step
         fl_stats *stats
+        fl_blocking gemm
 
     ctypedef struct fl_dims:
         int T, B, I, H
@@ -68,6 +72,7 @@ cdef extern from "fastlstm.h" nogil:
     int fl_openmp()
     int fl_max_threads()
     int fl_isa_vector_bytes(int isa)
+    int fl_l1d_bytes()
 
     ctypedef struct fl_weights_f32:
         const float *w_ih
@@ -182,6 +187,8 @@ cdef extern from "fastlstm.h" nogil:
                            double *c, int ldc)
     long long fl_gemm_scratch_size_f32(int isa, int k, int n)
     long long fl_gemm_scratch_size_f64(int isa, int k, int n)
+    fl_status fl_gemm_blocking_f32(int isa, const fl_blocking *req, int *out)
+    fl_status fl_gemm_blocking_f64(int isa, const fl_blocking *req, int *out)
     fl_status fl_gemm_f32(const fl_exec *ex, int trans_a, int trans_b, int m, int n, int k,
                           float alpha, const float *a, int lda, const float *b, int ldb,
                           float beta, float *c, int ldc, float *scratch)
