@@ -28,7 +28,8 @@
  * Rules the kernels keep: they never allocate (the caller hands every buffer, described below as
  * "kept" when forward writes it for backward, "scratch" when its content is dead afterwards),
  * never print, never exit, hold no mutable global state (the chosen ISA path is read-only after
- * fl_select_isa, and every call names the path its packed weights were made for), and return an
+ * fl_select_isa, every call names the path its packed weights were made for, and the L1 size
+ * the product's blocking follows is read once and kept), and return an
  * fl_status. They run without the GIL; two threads may run two models, or inference on one
  * model, at once. Threads: each sequence call opens one OpenMP team (when built with OpenMP) of
  * at most fl_exec.threads threads and splits outputs, never sums, between them, so the results
