@@ -229,3 +229,24 @@ def run_cli(*args, cwd=None, in_subprocess=False):
     finally:
         os.chdir(here)
     return types.SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+# Blockings the packed product may run (fl_blocking overrides; {} is the path's own choice):
+# the two AVX-512 choices, the smallest of everything (1-row tiles, one row of k a block, one
+# tile and one panel a block), odd sizes that leave partial blocks everywhere, and values past
+# every limit (clamped to what the code allows).
+BLOCKINGS = [{}, {"mr": 12, "kc_bytes": 16384, "mc_tiles": 2, "ncq": 32},
+             {"mr": 6, "kc_bytes": 32768, "mc_tiles": 2, "ncq": 16},
+             {"mr": 1, "kc_bytes": 1, "mc_tiles": 1, "ncq": 1},
+             {"mr": 5, "kc_bytes": 3000, "mc_tiles": 3, "ncq": 3},
+             {"mr": 1000, "kc_bytes": 2**29, "mc_tiles": 2**29, "ncq": 2**29}]
+
+
+@pytest.fixture
+def blocking():
+    """Set the product's blocking for a test, restoring the path's choice after."""
+    previous = _core._set_gemm_blocking()
+    try:
+        yield lambda b: _core._set_gemm_blocking(**b)
+    finally:
+        _core._set_gemm_blocking(**previous)

@@ -7,6 +7,8 @@ import pytest
 
 from fastlstm import _core
 
+from conftest import BLOCKINGS
+
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
 @pytest.mark.parametrize("path, n_threads", [("packed", 1), ("packed", 2), ("naive", 1)])
@@ -42,27 +44,6 @@ def test_beta_zero_ignores_nan_in_c(path, isa):
 def test_gemm_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="shapes do not fit"):
         _core.gemm(np.ones((2, 3)), np.ones((4, 2)), np.ones((2, 2)))
-
-
-# Blockings the packed product may run (fl_blocking overrides; {} is the path's own choice):
-# the two AVX-512 choices, the smallest of everything (1-row tiles, one row of k a block, one
-# tile and one panel a block), odd sizes that leave partial blocks everywhere, and values past
-# every limit (clamped to what the code allows).
-BLOCKINGS = [{}, {"mr": 12, "kc_bytes": 16384, "mc_tiles": 2, "ncq": 32},
-             {"mr": 6, "kc_bytes": 32768, "mc_tiles": 2, "ncq": 16},
-             {"mr": 1, "kc_bytes": 1, "mc_tiles": 1, "ncq": 1},
-             {"mr": 5, "kc_bytes": 3000, "mc_tiles": 3, "ncq": 3},
-             {"mr": 1000, "kc_bytes": 2**29, "mc_tiles": 2**29, "ncq": 2**29}]
-
-
-@pytest.fixture
-def blocking():
-    """Set the product's blocking for a test, restoring the path's choice after."""
-    previous = _core._set_gemm_blocking()
-    try:
-        yield lambda b: _core._set_gemm_blocking(**b)
-    finally:
-        _core._set_gemm_blocking(**previous)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -9,6 +9,8 @@ import pytest
 
 import fastlstm
 
+from conftest import BLOCKINGS
+
 
 def _train_step(seed):
     layer = fastlstm.LSTMLayer(4, 16, 2, bidirectional=True, dtype=np.float64, seed=seed)
@@ -103,25 +105,17 @@ def test_seed_class_forward_backward_same_bits_with_a_team(threads):
     assert np.array_equal(results[0][2], results[1][2])
 
 
-def test_the_products_blocking_does_not_change_the_results(isa):
+def test_the_products_blocking_does_not_change_the_results(isa, blocking):
     """The blocking of the packed product is loop bounds only: a layer's forward and backward
     (projection, steps, dX, dW) give the same bits under every blocking."""
-    from fastlstm import _core
     layer = fastlstm.LSTMLayer(40, 70, 2, bidirectional=True, dtype=np.float32, seed=0)
     x = np.random.default_rng(1).standard_normal((9, 30, 40)).astype(np.float32)
     results = []
-    previous = _core._set_gemm_blocking()
-    try:
-        for blk in ({}, {"mr": 12, "kc_bytes": 16384, "mc_tiles": 2, "ncq": 32},
-                    {"mr": 6, "kc_bytes": 32768, "mc_tiles": 2, "ncq": 16},
-                    {"mr": 1, "kc_bytes": 1, "mc_tiles": 1, "ncq": 1},
-                    {"mr": 5, "kc_bytes": 3000, "mc_tiles": 3, "ncq": 3}):
-            _core._set_gemm_blocking(**blk)
-            y, _ = layer.forward(x)
-            dx = layer.backward(np.ones_like(y))[0]
-            results.append((y, dx, layer.grad_flat.copy()))
-    finally:
-        _core._set_gemm_blocking(**previous)
+    for blk in BLOCKINGS:
+        blocking(blk)
+        y, _ = layer.forward(x)
+        dx = layer.backward(np.ones_like(y))[0]
+        results.append((y, dx, layer.grad_flat.copy()))
     for y, dx, grad in results[1:]:
         np.testing.assert_array_equal(y, results[0][0])
         np.testing.assert_array_equal(dx, results[0][1])
