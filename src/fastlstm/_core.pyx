@@ -168,9 +168,6 @@ cdef fl_exec _exec(int isa_code, int threads, int split, int step=FL_STEP_AUTO):
     return ex
 
 
-_BLOCKING_FIELDS = ("mr", "kc_bytes", "mc_tiles", "ncq")
-
-
 def l1d_bytes():
     """The L1 data cache of one core in bytes as the CPU reports it (0: unknown); the
     AVX-512 product's blocking follows it."""
@@ -186,22 +183,9 @@ def _set_gemm_blocking(mr=0, kc_bytes=0, mc_tiles=0, ncq=0):
     for name, value in new.items():
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**30:
             raise ValueError(f"{name}: expected an int in [0, 2**30), got {value!r}")
-    previous = {name: getattr_blocking(name) for name in _BLOCKING_FIELDS}
-    _blocking.mr = mr
-    _blocking.kc_bytes = kc_bytes
-    _blocking.mc_tiles = mc_tiles
-    _blocking.ncq = ncq
+    previous = <dict>_blocking  # Cython turns the struct into a dict of its fields, and back
+    _blocking = new
     return previous
-
-
-cdef int getattr_blocking(str name):
-    if name == "mr":
-        return _blocking.mr
-    if name == "kc_bytes":
-        return _blocking.kc_bytes
-    if name == "mc_tiles":
-        return _blocking.mc_tiles
-    return _blocking.ncq
 
 
 def gemm_blocking(dtype="float32", isa_code=None):
