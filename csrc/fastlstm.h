@@ -83,7 +83,8 @@ enum fl_step {
     FL_STEP_TILE = 1,   /* per step a tile over unit blocks (the four gates of VL units) with
                            the gate math on its registers */
     FL_STEP_PANELS = 2, /* per step a blocked product over gate-major panels of W_hh^T, then a
-                           gate pass (not with the units split: the unit-block step there) */
+                           gate pass (with the units split only when H is a whole number of
+                           panels, 2 vectors: else the unit-block step there) */
 };
 
 /* The parts of a layer's packed weights (fl_pack_weights_parts): what forward reads (W_ih^T for

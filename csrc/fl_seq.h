@@ -448,8 +448,8 @@ typedef struct {
  * dependency chains of the gate math (exp, division, c_t, tanh) overlap: 10 to 15 % faster
  * forwards at S2 and seed 002's batch on AVX2 than one vector at a time through cell_forward.
  * Same operations, same bits. */
-static void gate_pass(const fwd_call *fc, int r0, int r1, real *g_t, const real *c_prev,
-                      real *c_t, real *h_t)
+static void gate_pass(const fwd_call *fc, int r0, int r1, int u0, int u1, real *g_t,
+                      const real *c_prev, real *c_t, real *h_t)
 {
     const int H = fc->H, G = 4 * H;
     const int plain = cell_is_plain(fc->cf);
@@ -457,9 +457,9 @@ static void gate_pass(const fwd_call *fc, int r0, int r1, real *g_t, const real 
         real *g = g_t + (long long)r * G;
         const real *cp = c_prev ? c_prev + (long long)r * H : NULL;
         real *cr = c_t + (long long)r * H, *hr = h_t + r * fc->ld_h;
-        int u = 0;
+        int u = u0;
         if (plain) /* two vectors at a time, branch free: their chains overlap */
-            for (; u + 2 * FL_VL <= H; u += 2 * FL_VL) {
+            for (; u + 2 * FL_VL <= u1; u += 2 * FL_VL) {
                 vreal i0 = v_load(g + u), f0 = v_load(g + H + u), z0 = v_load(g + 2 * H + u);
                 vreal o0 = v_load(g + 3 * H + u);
                 vreal i1 = v_load(g + u + FL_VL), f1 = v_load(g + H + u + FL_VL);
@@ -477,8 +477,8 @@ static void gate_pass(const fwd_call *fc, int r0, int r1, real *g_t, const real 
                 v_store(cr + u, s0); v_store(cr + u + FL_VL, s1);
                 v_store(hr + u, h0); v_store(hr + u + FL_VL, h1);
             }
-        for (; u < H; u += FL_VL) {
-            const int n = H - u < FL_VL ? H - u : FL_VL;
+        for (; u < u1; u += FL_VL) {
+            const int n = u1 - u < FL_VL ? u1 - u : FL_VL;
             vreal a0 = v_load_upto(g + u, n), f0 = v_load_upto(g + H + u, n);
             vreal c0 = v_load_upto(g + 2 * H + u, n), o0 = v_load_upto(g + 3 * H + u, n);
             vreal s0 = cp ? v_load_upto(cp + u, n) : v_zero();
@@ -534,27 +534,33 @@ static void fwd_step(const fwd_call *fc, int r0, int r1, int b0, int b1, const r
     }
 }
 
-/* The panel step for rows [r0, r1) of one step: g_t (rows G apart, holding the projection)
- * += h_prev W_hh^T as one blocked product over the gate-major panels of W_hh^T (fl_gemm.h's
- * register tiles: FL_MR rows x 2 vectors, or one or two rows x four panels), then the gate
- * pass. h_prev NULL: a zero h_{t-1}, no product. */
-static void fwd_panels(const fwd_call *fc, int r0, int r1, const real *h_prev, long long ld_prev,
-                       real *g_t, const real *c_prev, real *c_t, real *h_t)
+/* The panel step for rows [r0, r1) and units [u0, u1) of one step: g_t (rows G apart, holding
+ * the projection) += h_prev W_hh^T as a blocked product over the gate-major panels of W_hh^T
+ * (fl_gemm.h's register tiles: FL_MR rows x 2 vectors, or one or two rows x four panels), then
+ * the gate pass. All units: one product over every panel. Fewer (the units split): the four
+ * gates' panels of those units, which requires whole panels (units_on_panels). h_prev NULL: a
+ * zero h_{t-1}, no product. */
+static void fwd_panels(const fwd_call *fc, int r0, int r1, int u0, int u1, const real *h_prev,
+                       long long ld_prev, real *g_t, const real *c_prev, real *c_t, real *h_t)
 {
     const int H = fc->H, G = 4 * H;
     if (h_prev) {
         const gemm_args rec = {r1, G, H, h_prev, ld_prev, 0, fc->up, (long long)H * FL_NR, g_t, G,
                                C_LOAD, NULL, fc->bk};
-        gemm_block(&rec, r0, r1, 0, (int)panels_of(G, FL_NR));
+        if (u0 == 0 && u1 == H)
+            gemm_block(&rec, r0, r1, 0, (int)panels_of(G, FL_NR));
+        else
+            for (int q = 0; q < 4; q++)
+                gemm_block(&rec, r0, r1, (q * H + u0) / FL_NR, (q * H + u1) / FL_NR);
     }
-    gate_pass(fc, r0, r1, g_t, c_prev, c_t, h_t);
+    gate_pass(fc, r0, r1, u0, u1, g_t, c_prev, c_t, h_t);
 }
 
-/* One forward step for rows [lo, hi) of the step at p, the panel step or the unit-block step
- * (unit blocks [b0, b1)), each run of rows on its own state: the step processed before (h_prev,
- * c_prev) or the initial state (h_init, c_init). */
+/* One forward step for rows [lo, hi) and units [u0, u1) of the step at p, the panel step or
+ * the unit-block step (u0, u1 then whole unit blocks, or u1 = H), each run of rows on its own
+ * state: the step processed before (h_prev, c_prev) or the initial state (h_init, c_init). */
 static void fwd_rows(const fwd_call *fc, int panels, const steps_view *v, const step_pos *p,
-                     int lo, int hi, int b0, int b1, const real *h_prev, long long ld_prev,
+                     int lo, int hi, int u0, int u1, const real *h_prev, long long ld_prev,
                      const real *c_prev, const real *h_init, const real *c_init, real *g_t,
                      real *c_t, real *h_t)
 {
@@ -565,25 +571,38 @@ static void fwd_rows(const fwd_call *fc, int panels, const steps_view *v, const 
         const real *hp = init ? h_init : h_prev, *cp = init ? c_init : c_prev;
         const long long ld = init ? fc->H : ld_prev;
         if (panels)
-            fwd_panels(fc, r, e, hp, ld, g_t, cp, c_t, h_t);
+            fwd_panels(fc, r, e, u0, u1, hp, ld, g_t, cp, c_t, h_t);
         else
-            fwd_step(fc, r, e, b0, b1, hp, ld, g_t, cp, c_t, h_t);
+            fwd_step(fc, r, e, u0 / FL_VL, (u1 + FL_VL - 1) / FL_VL, hp, ld, g_t, cp, c_t, h_t);
         r = e;
     }
 }
 
-/* How a call runs its steps (enum fl_step; every way gives the same bits). The batch split and
- * one thread run the panel step: its register tiles (FL_MR rows x 2 vectors of gate columns,
- * or one or two rows x four panels) reuse each loaded value more than the unit-block tile, and
- * the gate pass apart from the product runs without the accumulators' register pressure
- * (measured on AVX2, Zen 3, alternating in one process: T=100 B=64 I=1 H=256 one thread 68 ms
- * against 83; S3 two threads 67 against 71; S2, seed 002's batch and S5 on one thread 2 to 8 %
- * faster). The units split needs each thread's gates of its own units together: the
- * unit-block step there. */
-static int step_kind_of(const fl_exec *ex, const plan *pl)
+/* Whether a thread's units can own whole panels of every gate: H a multiple of a panel, so
+ * each gate's columns start on a panel boundary (units split in whole panels of units). */
+FL_INLINE int units_on_panels(int H) { return H % FL_NR == 0; }
+
+/* How a call runs its steps (enum fl_step; every way gives the same bits). By default the
+ * panel step: its register tiles (FL_MR rows x 2 vectors of gate columns, or one or two rows x
+ * four panels) reuse each loaded value more than the unit-block tile, and the gate pass apart
+ * from the product runs without the accumulators' register pressure (measured on AVX2, Zen 3,
+ * alternating in one process: T=100 B=64 I=1 H=256 one thread 68 ms against 83; S3 two threads
+ * 67 against 71; S2, seed 002's batch and S5 on one thread 2 to 8 % faster). The units split
+ * needs each thread's gates of its own units together: in whole panels when H allows
+ * (units_on_panels), else the unit-block step. There, by default, the panel step from two
+ * rows on, the unit-block step (its fused gate math, two unit blocks a tile) for one row
+ * (measured on Zen 4, AVX-512, two threads, float32, alternating in one process: T=100
+ * B=16 I=512 H=1024, S4, 163 -> 139 ms, its recurrence alone (I=1) 132 -> 100; B=4 60 -> 40,
+ * B=2 25 -> 23; at H=128 B=4 6.2 -> 5.9 and B=2 level; B=1 2.8 -> 3.1 at H=128 and 37 -> 43
+ * at H=1024: the tile stays there; float64 at S4 level, its W_hh^T of 32 MiB streams from
+ * memory either way). */
+static int step_kind_of(const fl_exec *ex, const plan *pl, int B, int H)
 {
-    if (pl->split == FL_SPLIT_UNITS) return FL_STEP_TILE;
-    return ex->step == FL_STEP_TILE ? FL_STEP_TILE : FL_STEP_PANELS;
+    if (ex->step == FL_STEP_TILE) return FL_STEP_TILE;
+    if (pl->split == FL_SPLIT_UNITS &&
+        (!units_on_panels(H) || (ex->step == FL_STEP_AUTO && B < 2)))
+        return FL_STEP_TILE;
+    return FL_STEP_PANELS;
 }
 
 static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cell *cell,
@@ -604,7 +623,7 @@ static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cel
     const long long ld_h = f->ld_hidden;
     const int n_max = rows_at(&v, 0); /* rows [n_max, B) run no step */
     const real *h_init = f->steps ? f->h_init : f->h0, *c_init = f->steps ? f->c_init : f->c0;
-    const int kind = step_kind_of(ex, &pl);
+    const int kind = step_kind_of(ex, &pl, B, H);
     const gemm_blk bk = gemm_blocking(&ex->gemm);
     const fwd_call fc = {H, w->packed + l.uf, w->packed + l.up, ld_h, keep, &cf, bk};
     const gemm_args proj = {(int)v.total, G, I, f->x, f->ld_x, 0, w->packed + l.wx,
@@ -625,8 +644,10 @@ static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cel
         if (v.total > 0) gemm_part(&proj, pl.threads, tid);
         FL_BARRIER();
         /* 2. The recurrence. */
-        int r0, r1, b0, b1;
-        recurrence_share(&pl, &v, tid, B, nub, &r0, &r1, &b0, &b1);
+        int r0, r1, b0, b1; /* b0, b1: unit blocks of the unit-block step, or panels of units */
+        const int unit = kind == FL_STEP_PANELS ? FL_NR : FL_VL;
+        recurrence_share(&pl, &v, tid, B, (int)panels_of(H, unit), &r0, &r1, &b0, &b1);
+        const int u0 = b0 * unit < H ? b0 * unit : H, u1 = b1 * unit < H ? b1 * unit : H;
         step_pos p = step_first(&v);
         for (int s = 0; s < T; s++) {
             if (s) p = step_next(&v, &p);
@@ -644,7 +665,7 @@ static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cel
             const int hi = r1 < p.n ? r1 : p.n;
             real *g_t = f->gates + p.off * G;
             if (r0 < hi)
-                fwd_rows(&fc, kind == FL_STEP_PANELS, &v, &p, r0, hi, b0, b1, h_prev, ld_prev,
+                fwd_rows(&fc, kind == FL_STEP_PANELS, &v, &p, r0, hi, u0, u1, h_prev, ld_prev,
                          c_prev, h_init, c_init, g_t, c_t, f->hidden + p.off * ld_h);
             if (pl.split == FL_SPLIT_UNITS) {
                 FL_BARRIER();

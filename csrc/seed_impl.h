@@ -41,7 +41,7 @@ fl_status FL_FN(fl_seed_forward)(const fl_exec *run, real *hidden, real *cell, r
     fl_exec ex; fl_dims d; fl_cell c; FL_FN(fl_weights) wt;
     FL_FN(seed_args)(&ex, &d, &c, &wt, isa, run, w, b, packed, T, I, H);
     /* What this forward reads (backward packs what it reads itself: the weights may change in
-     * between). The units split runs the unit-block step whatever ex.step says. */
+     * between). ex.step = FL_STEP_TILE runs the unit-block step whatever the split. */
     const int parts = FL_PACK_WX | FL_PACK_UF | (ex.step == FL_STEP_PANELS ? FL_PACK_UP : 0);
     fl_status st = FL_FN(fl_pack_weights_parts)(isa, packed, &wt, I, H, parts);
     if (st != FL_OK) return st;
