@@ -441,8 +441,9 @@ typedef struct {
     gemm_blk bk; /* the product's blocking */
 } fwd_call;
 
-/* The gate pass of rows [r0, r1) of one step: the preactivations in g_t (rows G apart) in, the
- * activated gates back into g_t when keep, c_t and h_t out; c_prev NULL means zeros, and may
+/* The gate pass of rows [r0, r1) and units [u0, u1) of one step: the preactivations in g_t
+ * (rows G apart) in, the activated gates back into g_t when keep, c_t and h_t out; c_prev NULL
+ * means zeros, and may
  * alias c_t (inference updates the state in place). The plain cell (tanh, exact sigmoid, no
  * ONNX extras) runs two vectors of units at a time with no branch between them, so the two long
  * dependency chains of the gate math (exp, division, c_t, tanh) overlap: 10 to 15 % faster
