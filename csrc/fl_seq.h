@@ -441,14 +441,13 @@ typedef struct {
     gemm_blk bk; /* the product's blocking */
 } fwd_call;
 
-/* The gate pass of rows [r0, r1) and units [u0, u1) of one step: the preactivations in g_t
- * (rows G apart) in, the activated gates back into g_t when keep, c_t and h_t out; c_prev NULL
- * means zeros, and may
- * alias c_t (inference updates the state in place). The plain cell (tanh, exact sigmoid, no
- * ONNX extras) runs two vectors of units at a time with no branch between them, so the two long
- * dependency chains of the gate math (exp, division, c_t, tanh) overlap: 10 to 15 % faster
- * forwards at S2 and seed 002's batch on AVX2 than one vector at a time through cell_forward.
- * Same operations, same bits. */
+/* The gate pass of rows [r0, r1) and units [u0, u1) of one step: the preactivations in g_t (rows G
+ * apart) in, the activated gates back into g_t when keep, c_t and h_t out; c_prev NULL means
+ * zeros, and may alias c_t (inference updates the state in place). The plain cell (tanh, exact
+ * sigmoid, no ONNX extras) runs two vectors of units at a time with no branch between them, so the
+ * two long dependency chains of the gate math (exp, division, c_t, tanh) overlap: 10 to 15 %
+ * faster forwards at S2 and seed 002's batch on AVX2 than one vector at a time through
+ * cell_forward. Same operations, same bits. */
 static void gate_pass(const fwd_call *fc, int r0, int r1, int u0, int u1, real *g_t,
                       const real *c_prev, real *c_t, real *h_t)
 {
