@@ -193,6 +193,47 @@ def test_inference_path_equals_training_path(bi):
         layer.backward(np.zeros_like(y2))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("L, bi, bf, with_lengths", [(1, False, False, False), (2, True, False, True),
+                                                     (2, False, True, False), (1, True, True, True)])
+def test_gradients_given_as_none_are_zeros(L, bi, bf, with_lengths, dtype):
+    """backward(None, (dh_n, None)) and the like: the same bits as the zeros they stand for;
+    the internal need_dx=False keeps every other result and gives no dx."""
+    layer = fastlstm.LSTMLayer(3, 5, L, bidirectional=bi, batch_first=bf, dtype=dtype, seed=0)
+    T, B, D = 6, 4, 2 if bi else 1
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((B, T, 3) if bf else (T, B, 3)).astype(dtype)
+    lengths = np.array([6, 2, 0, 5]) if with_lengths else None
+    y, (h, c) = layer.forward(x, lengths=lengths)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dh, dc = (rng.standard_normal(h.shape).astype(dtype) for _ in range(2))
+
+    def run(*args, **kw):
+        layer.forward(x, lengths=lengths)
+        dx, (dh0, dc0) = layer._backward_of(layer._cache, *args, **kw)
+        return dx, dh0, dc0, {n: g.copy() for n, g in layer.grads.items()}
+
+    zeros = np.zeros_like
+    for given, full in [((None, (dh, None)), (zeros(y), (dh, zeros(dc)))),
+                        ((None, (None, dc)), (zeros(y), (zeros(dh), dc))),
+                        ((dy, (None, None)), (dy, None)),
+                        ((None, None), (zeros(y), (zeros(dh), zeros(dc))))]:
+        got, want = run(*given), run(*full)
+        for a, b in zip(got[:3], want[:3]):
+            np.testing.assert_array_equal(a, b)
+        for name in want[3]:
+            np.testing.assert_array_equal(got[3][name], want[3][name], err_msg=name)
+    no_dx = run(dy, (dh, dc), need_dx=False)
+    want = run(dy, (dh, dc))
+    assert no_dx[0] is None and want[0].shape == x.shape
+    for a, b in zip(no_dx[1:3], want[1:3]):
+        np.testing.assert_array_equal(a, b)
+    for name in want[3]:
+        np.testing.assert_array_equal(no_dx[3][name], want[3][name], err_msg=name)
+    layer.forward(x, lengths=lengths)
+    np.testing.assert_array_equal(layer.backward()[0], run(zeros(y), None)[0])
+
+
 def test_step_by_step_equals_whole_sequence():
     layer = fastlstm.LSTMLayer(3, 4, 2, dtype=np.float64, seed=5)
     x = np.random.default_rng(3).standard_normal((6, 2, 3))

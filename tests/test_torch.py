@@ -63,6 +63,36 @@ def test_matches_nn_lstm(dtype, L, bi, batch_first, with_state):
         torch.testing.assert_close(b, a, **TOL[dtype])
 
 
+LOSSES = {"y": lambda y, h, c: y.sin().sum(), "h": lambda y, h, c: (h * h).sum(),
+          "c": lambda y, h, c: c.cos().sum(), "h[-1]": lambda y, h, c: h[-1].sum()}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("reads", list(LOSSES))
+@pytest.mark.parametrize("L, bi", [(1, False), (2, True)])
+@pytest.mark.parametrize("x_grad", [False, True])
+def test_losses_reading_some_outputs_match_nn_lstm(dtype, reads, L, bi, x_grad):
+    """A loss on part of the outputs (the gradients autograd leaves undefined reach the
+    kernels as None), with and without a gradient for the input (without, the first layer
+    skips its dx product)."""
+    ref, ours = _pair(3, 5, L, bidirectional=bi, dtype=dtype)
+    x = torch.randn(6, 4, 3, dtype=dtype, requires_grad=x_grad)
+
+    def run(module):
+        module.zero_grad()
+        x.grad = None
+        out, (h, c) = module(x)
+        LOSSES[reads](out, h, c).backward()
+        return [None if x.grad is None else x.grad.clone()] + \
+            [p.grad.clone() for p in module.parameters()]
+
+    a, b = run(ref), run(ours)
+    assert (b[0] is None) == (not x_grad)
+    for u, v in zip(a, b):
+        if u is not None:
+            torch.testing.assert_close(v, u, **TOL[dtype])
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("L, bi", [(1, False), (2, True)])
 def test_packed_sequences_match_nn_lstm(dtype, L, bi):
@@ -200,10 +230,16 @@ def test_gradcheck_and_opcheck():
     assert torch.autograd.gradcheck(f, (x, h0, c0, *params))
     assert torch.autograd.gradcheck(f_packed, (x, h0, c0, *params))
     w = [p.detach() for p in params[:8]]
+    key = m._engines[0].key
     for args in ((x.detach(), h0[:2].detach(), c0[:2].detach(), w, None),
                  (x.detach(), None, None, w, lengths)):
-        torch.library.opcheck(torch.ops.fastlstm.lstm_layer.default,
-                              args + (m._engines[0].key, 2, True))
+        torch.library.opcheck(torch.ops.fastlstm.lstm_layer.default, args + (key, 2, True))
+    xd, h0d, c0d = x.detach(), h0[:2].detach(), c0[:2].detach()
+    out = torch.ops.fastlstm.lstm_layer(xd, h0d, c0d, w, None, key, 2, True)
+    dy, dh = torch.randn_like(out[0]), torch.randn_like(out[1])
+    for grads, need_dx in (((dy, dh, None), True), ((None, dh, None), False)):
+        torch.library.opcheck(torch.ops.fastlstm.lstm_layer_backward.default,
+                              grads + (xd, h0d, c0d, out[0], out[3:], w, None, key, need_dx))
 
 
 def test_replace_lstm_swaps_every_lstm_keeping_weights():

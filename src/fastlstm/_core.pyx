@@ -681,8 +681,8 @@ def seq_forward(floating[::1] hidden, int ld_hidden, floating[::1] cell, floatin
     return stats.team, stats.wall_seconds
 
 
-def seq_backward(floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floating[::1] dc0,
-                 floating[::1] dw_ih, floating[::1] dw_hh, floating[::1] dbias,
+def seq_backward(floating[::1] dw_ih, floating[::1] dw_hh, floating[::1] dbias,
+                 floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floating[::1] dc0,
                  floating[::1] d_peephole, floating[::1] d_gates, floating[::1] scratch,
                  const floating[::1] dy, int ld_dy, const floating[::1] dh_last,
                  const floating[::1] dc_last, const floating[::1] x, const floating[::1] h0,
@@ -694,7 +694,7 @@ def seq_backward(floating[::1] dx, bint dx_accumulate, floating[::1] dh0, floati
                  const int[::1] batch_sizes=None, const unsigned char[::1] reset=None,
                  floating[::1] h_prev_rows=None):
     """fl_seq_backward on flat buffers (dx, dh0, dc0, dy, dh_last, dc_last, h0, c0 may be
-    None); the extras as in seq_forward, d_peephole (3H) required with peephole; packed as the
+    None: the first argument, which picks the dtype, may not); the extras as in seq_forward, d_peephole (3H) required with peephole; packed as the
     forward had it; batch_sizes, reset as the forward had them, with h_prev_rows (rows * H)
     scratch."""
     cdef int64_t G = 4 * <int64_t>H, rows, BH = <int64_t>B * H

@@ -416,8 +416,13 @@ class LSTMLayer:
         forward (what ``backward`` reads) left as it was."""
         return self._run(x, state, None, None, True)[2]
 
-    def backward(self, dy, dstate=None):
+    def backward(self, dy=None, dstate=None):
         """Gradients of the last training forward; fills ``self.grads``.
+
+        ``dy`` is the gradient of the outputs y, ``dstate`` the pair ``(dh_n, dc_n)`` of the
+        final states'; ``None`` for any of them (the whole ``dy``, the pair, or one of the
+        pair) means zeros, without the work of reading them (a loss on ``h_n`` only passes
+        ``backward(None, (dh_n, None))``).
 
         Returns ``dx`` shaped like x and ``(dh0, dc0)`` each (L*D, B, H). After a forward with
         ``lengths``, ``dy`` past a sequence's length is ignored (those outputs were zeros) and
@@ -429,24 +434,30 @@ class LSTMLayer:
             raise RuntimeError("backward() needs a forward(x, training=True) first")
         return self._backward_of(self._cache, dy, dstate)
 
-    def _backward_of(self, rec, dy, dstate):
-        """backward's work on a given record of a training forward (fills ``self.grads``)."""
+    def _backward_of(self, rec, dy, dstate, need_dx=True):
+        """backward's work on a given record of a training forward (fills ``self.grads``);
+        without need_dx the first layer skips its dx product and dx comes back None."""
         caches, T, B, plan = rec.layers, rec.steps, rec.batch, rec.plan
         H, D, G = self.hidden_size, self.num_directions, 4 * self.hidden_size
         DH, rows = D * H, plan.rows
-        expected = (B, T, DH) if self.batch_first else (T, B, DH)
-        dy = to_array(dy, "dy", self.dtype)
-        if dy.shape != expected:
-            raise ValueError(f"dy: expected shape {shape_str(expected)}, got {shape_str(dy.shape)}")
-        if self.batch_first:
-            dy = dy.transpose(1, 0, 2)
-        d_out = plan.pack(np.ascontiguousarray(dy))
+        d_out = None  # the gradient reaching the outputs of the layer at hand, as rows
+        if dy is not None:
+            expected = (B, T, DH) if self.batch_first else (T, B, DH)
+            dy = to_array(dy, "dy", self.dtype)
+            if dy.shape != expected:
+                raise ValueError(f"dy: expected shape {shape_str(expected)}, got "
+                                 f"{shape_str(dy.shape)}")
+            if self.batch_first:
+                dy = dy.transpose(1, 0, 2)
+            d_out = plan.pack(np.ascontiguousarray(dy))
         dh_n = dc_n = None
         if dstate is not None:
             if not isinstance(dstate, (tuple, list)) or len(dstate) != 2:
                 raise TypeError("dstate must be a tuple (dh_n, dc_n) or None")
-            dh_n = plan.sort_state(self._state(dstate[0], "dh_n", B))
-            dc_n = plan.sort_state(self._state(dstate[1], "dc_n", B))
+            if dstate[0] is not None:
+                dh_n = plan.sort_state(self._state(dstate[0], "dh_n", B))
+            if dstate[1] is not None:
+                dc_n = plan.sort_state(self._state(dstate[1], "dc_n", B))
         L = self.num_layers
         dh0 = np.empty((L * D, B, H), self.dtype)
         dc0 = np.empty((L * D, B, H), self.dtype)
@@ -457,7 +468,7 @@ class LSTMLayer:
             inp, out, layer_cache = caches[layer].inputs, caches[layer].outputs, \
                 caches[layer].directions
             in_size = inp.shape[-1]
-            d_in = np.empty((rows, in_size), self.dtype)
+            d_in = np.empty((rows, in_size), self.dtype) if layer or need_dx else None
             d_gates = self._take_scratch(rows * G)
             for d in range(D):
                 k = layer * D + d
@@ -470,10 +481,11 @@ class LSTMLayer:
                 back = self._backwards(d)
                 gov, key = self._governor, ("backward", layer, d, T, B)
                 gov.report(key, _core.seq_backward(
-                    d_in.reshape(-1), d > 0, dh0[k].reshape(-1), dc0[k].reshape(-1),
                     self.grads[n_w_ih].reshape(-1), self.grads[n_w_hh].reshape(-1), dbias,
+                    None if d_in is None else d_in.reshape(-1), d > 0, dh0[k].reshape(-1),
+                    dc0[k].reshape(-1),
                     self.grads[n_b_hh.replace("bias_hh", "peephole")] if self.peepholes else None,
-                    d_gates, scratch, d_out.reshape(-1)[d * H:], DH,
+                    d_gates, scratch, None if d_out is None else d_out.reshape(-1)[d * H:], DH,
                     dh_n[k].reshape(-1) if dh_n is not None else None,
                     dc_n[k].reshape(-1) if dc_n is not None else None,
                     inp.reshape(-1), h0_k, c0_k, out.reshape(-1)[d * H:], DH,
@@ -487,9 +499,11 @@ class LSTMLayer:
             d_out = d_in
         if h_prev_rows is not None:
             self._give_scratch(h_prev_rows)
-        dx = plan.unpack(d_out)
-        if self.batch_first:
-            dx = dx.transpose(1, 0, 2).copy()
+        dx = None
+        if d_out is not None:
+            dx = plan.unpack(d_out)
+            if self.batch_first:
+                dx = dx.transpose(1, 0, 2).copy()
         return dx, (plan.unsort_state(dh0), plan.unsort_state(dc0))
 
 

@@ -387,8 +387,6 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
 
     def _forward(self, Xs, training, lengths=None):
         """Standardized windows (B, T, F) -> standardized predictions (B, k)."""
-        if training:
-            self._steps = Xs.shape[1]  # for _backward's zero dy
         _, (h_n, _) = self.lstm_.forward(Xs, training=training, lengths=lengths)
         D = 2 if self.bidirectional else 1
         # The last layer's final states, [forward, reverse]: Keras's return_sequences=False.
@@ -402,12 +400,11 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
         lstm = self.lstm_
         L, D, H = lstm.num_layers, lstm.num_directions, lstm.hidden_size
         B = d_features.shape[0]
-        T = self._steps
         dh_n = np.zeros((L * D, B, H), lstm.dtype)
         for d in range(D):
             dh_n[(L - 1) * D + d] = d_features[:, d * H:(d + 1) * H]
-        dy = np.zeros((B, T, D * H), lstm.dtype)
-        lstm.backward(dy, (dh_n, np.zeros_like(dh_n)))
+        # the loss reads the final hidden states only: no dy, no dc_n, no dx
+        lstm._backward_of(lstm._cache, None, (dh_n, None), need_dx=False)
         for name, grad in lstm.grads.items():
             if name.startswith("bias_hh"):
                 grad[...] = 0

@@ -161,7 +161,7 @@ def _lstm_layer_fake(x, h0, c0, weights, lengths, engine, directions, training):
     return out
 
 
-def _backward_impl(dy, dh_n, dc_n, x, h0, c0, y, saved, weights, lengths, engine):
+def _backward_impl(dy, dh_n, dc_n, x, h0, c0, y, saved, weights, lengths, engine, need_dx):
     eng = _engine(engine)
     T, B = x.shape[0], x.shape[1]
     with eng.lock:
@@ -179,25 +179,33 @@ def _backward_impl(dy, dh_n, dc_n, x, h0, c0, y, saved, weights, lengths, engine
         rec = LayerForward((LayerRecord(plan.steps_view(plan.pack(_np(x))),
                                         plan.steps_view(plan.pack(_np(y))), tuple(dirs)),),
                            T, B, plan)
-        dx, (dh0, dc0) = layer._backward_of(rec, _np(dy), (_np(dh_n), _np(dc_n)))
+        dx, (dh0, dc0) = layer._backward_of(rec, _np(dy), (_np(dh_n), _np(dc_n)), need_dx)
         grads = [torch.from_numpy(layer.grads[n].copy()) for n in eng.names()]
-    return [torch.from_numpy(dx), torch.from_numpy(dh0), torch.from_numpy(dc0)] + grads
+    dx = x.new_empty(0) if dx is None else torch.from_numpy(dx)
+    return [dx, torch.from_numpy(dh0), torch.from_numpy(dc0)] + grads
 
 
 @torch.library.custom_op("fastlstm::lstm_layer_backward", mutates_args=(), device_types="cpu")
-def lstm_layer_backward(dy: torch.Tensor, dh_n: torch.Tensor, dc_n: torch.Tensor,
-                        x: torch.Tensor, h0: Optional[torch.Tensor],
-                        c0: Optional[torch.Tensor], y: torch.Tensor,
+def lstm_layer_backward(dy: Optional[torch.Tensor], dh_n: Optional[torch.Tensor],
+                        dc_n: Optional[torch.Tensor], x: torch.Tensor,
+                        h0: Optional[torch.Tensor], c0: Optional[torch.Tensor], y: torch.Tensor,
                         saved: List[torch.Tensor], weights: List[torch.Tensor],
-                        lengths: Optional[torch.Tensor], engine: int) -> List[torch.Tensor]:
-    """The gradients of lstm_layer: [dx, dh0, dc0] and one per weight, in weights' order."""
-    return _backward_impl(dy, dh_n, dc_n, x, h0, c0, y, saved, weights, lengths, engine)
+                        lengths: Optional[torch.Tensor], engine: int,
+                        need_dx: bool) -> List[torch.Tensor]:
+    """The gradients of lstm_layer: [dx, dh0, dc0] and one per weight, in weights' order. A
+    gradient given as None is zeros (not read); without need_dx, dx is an empty tensor (its
+    product is skipped)."""
+    return _backward_impl(dy, dh_n, dc_n, x, h0, c0, y, saved, weights, lengths, engine,
+                          need_dx)
 
 
 @lstm_layer_backward.register_fake
-def _lstm_layer_backward_fake(dy, dh_n, dc_n, x, h0, c0, y, saved, weights, lengths, engine):
-    return [torch.empty_like(x), dh_n.new_empty(dh_n.shape), dc_n.new_empty(dc_n.shape)] + \
-        [torch.empty_like(w) for w in weights]
+def _lstm_layer_backward_fake(dy, dh_n, dc_n, x, h0, c0, y, saved, weights, lengths, engine,
+                              need_dx):
+    H = weights[1].shape[1]
+    state = (y.shape[2] // H, x.shape[1], H)
+    return [torch.empty_like(x) if need_dx else x.new_empty(0), x.new_empty(state),
+            x.new_empty(state)] + [torch.empty_like(w) for w in weights]
 
 
 def _setup_context(ctx, inputs, output):
@@ -216,14 +224,12 @@ def _gradients(ctx, grads, backward):
                            "(torch.is_grad_enabled() was False); run it with gradients enabled")
     x, h0, c0, y, lengths, *rest = ctx.saved_tensors
     saved, weights = rest[:ctx.n_saved], rest[ctx.n_saved:]
-    dy, dh_n, dc_n = grads[0], grads[1], grads[2]
-    dy = torch.zeros_like(y) if dy is None else dy
-    D, B, H = y.shape[2] // weights[1].shape[1], x.shape[1], weights[1].shape[1]
-    dh_n = x.new_zeros(D, B, H) if dh_n is None else dh_n
-    dc_n = x.new_zeros(D, B, H) if dc_n is None else dc_n
-    out = backward(dy, dh_n, dc_n, x, h0, c0, y, list(saved), list(weights), lengths,
-                   ctx.engine)
-    dx, dh0, dc0, dw = out[0], out[1], out[2], out[3:]
+    # a gradient autograd did not produce (an output the loss never read) stays None: the
+    # kernels read it as zeros without being handed a buffer of them; dx only when x needs it
+    need_dx = bool(ctx.needs_input_grad[0])
+    out = backward(grads[0], grads[1], grads[2], x, h0, c0, y, list(saved), list(weights),
+                   lengths, ctx.engine, need_dx)
+    dx, dh0, dc0, dw = out[0] if need_dx else None, out[1], out[2], out[3:]
     return dx, dh0 if ctx.has_state else None, dc0 if ctx.has_state else None, list(dw)
 
 
@@ -244,6 +250,7 @@ class _Eager(torch.autograd.Function):
     def forward(ctx, x, h0, c0, lengths, engine, directions, training, *weights):
         out = _forward_impl(x, h0, c0, list(weights), lengths, engine, directions, training)
         _setup_context(ctx, (x, h0, c0, weights, lengths, engine, directions, training), out)
+        ctx.set_materialize_grads(False)  # outputs the loss never read: None, not zeros
         for t in out[3:]:
             ctx.mark_non_differentiable(t)
         return tuple(out)
