@@ -198,11 +198,13 @@ long long FL_FN(fl_model_predict_scratch_size)(int isa, const fl_model_dims *m, 
                                                long long N);
 
 /* out (N, O) = the model on windows x (N, T, I) (batch first), on weights packed for ex->isa
- * (packed[l*D + d], as fl_pack_weights makes them). ex->stats gets the largest team and the
- * whole call's wall time. */
+ * (packed[l*D + d], as fl_pack_weights makes them). lengths (N) or NULL (every window T steps):
+ * window n runs its first lengths[n] steps, in [0, T] (right padding; its prediction is read
+ * at its own last step, PyTorch's packed sequences, from zeros for a length of 0). ex->stats
+ * gets the largest team and the whole call's wall time. */
 fl_status FL_FN(fl_model_predict)(const fl_exec *ex, const FL_FN(fl_model) *m,
-                                  const real *const *packed, const real *x, long long N, int T,
-                                  real *out, real *scratch);
+                                  const real *const *packed, const real *x, const int *lengths,
+                                  long long N, int T, real *out, real *scratch);
 
 /* Scratch values of fl_model_train_epoch (packed weights, the kept activations of a batch of
  * batch_size rows, the validation's prediction). */
@@ -214,14 +216,18 @@ long long FL_FN(fl_model_train_scratch_size)(int isa, const fl_model_dims *m,
  * that order (the last may be smaller); each is forward, the MSE loss over its B * O values,
  * backward (the gradients land in grad_params, laid out as params, and grad_head), clipping
  * and the update of m->params and m->head in place. Then the MSE on x_val (N_val, T, I),
- * y_val (N_val, O) if N_val > 0. A non-finite loss or weight stops the epoch with
- * FL_ERR_NONFINITE (res->failed says which; the weights are the last finite ones). */
+ * y_val (N_val, O) if N_val > 0. lengths (N), lengths_val (N_val) or NULL: as in
+ * fl_model_predict (each batch runs sorted by length in the steps' layout, fl_steps). A
+ * non-finite loss or weight stops the epoch with FL_ERR_NONFINITE (res->failed says which;
+ * the weights are the last finite ones). */
 fl_status FL_FN(fl_model_train_epoch)(const fl_exec *ex, const FL_FN(fl_model) *m,
                                       real *grad_params, real *grad_head,
-                                      FL_FN(fl_optimizer) *opt, const real *x, const real *y,
+                                      FL_FN(fl_optimizer) *opt, const real *x,
+                                      const int *lengths, const real *y,
                                       const long long *order, long long N, int T,
-                                      int batch_size, const real *x_val, const real *y_val,
-                                      long long N_val, real *scratch, fl_epoch_result *res);
+                                      int batch_size, const real *x_val, const int *lengths_val,
+                                      const real *y_val, long long N_val, real *scratch,
+                                      fl_epoch_result *res);
 
 /* The table of one ISA path's kernels (engine.c fills one per path and width). */
 typedef struct {

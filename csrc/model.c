@@ -45,6 +45,50 @@ static int model_dims_ok(const fl_model_dims *m)
            m->activation >= FL_ACT_TANH && m->activation <= FL_ACT_LINEAR;
 }
 
+/* The steps of a batch of windows of different lengths (fl_steps in fastlstm.h): the batch's
+ * rows sorted by length, longest first, stably; row r of the sorted order is batch row
+ * pos[r], of length len[r]; step t runs its first bs[t] rows, from row off[t] of the steps'
+ * rows (off[T]: all of them). The workspace carves it (model_impl.h). */
+typedef struct {
+    int *bs, *pos, *len, *count;
+    long long *off;
+} model_steps;
+
+/* Whether every length lies in [0, T]. */
+static int model_lengths_ok(const int *lengths, long long N, int T)
+{
+    for (long long n = 0; n < N; n++)
+        if (lengths[n] < 0 || lengths[n] > T) return 0;
+    return 1;
+}
+
+/* The steps of batch rows 0 .. B: window idx[b] (or first + b when idx is NULL) of the
+ * windows' lengths. A counting sort (count holds T + 1 values). */
+static void model_steps_make(model_steps *s, const int *lengths, const long long *idx,
+                             long long first, int B, int T)
+{
+    for (int l = 0; l <= T; l++) s->count[l] = 0;
+    for (int b = 0; b < B; b++) s->count[lengths[idx ? idx[b] : first + b]]++;
+    int at = 0;
+    for (int l = T; l >= 0; l--) { /* where each length's rows start: the longest first */
+        const int n = s->count[l];
+        s->count[l] = at;
+        at += n;
+    }
+    for (int b = 0; b < B; b++) {
+        const int l = lengths[idx ? idx[b] : first + b], r = s->count[l]++;
+        s->pos[r] = b;
+        s->len[r] = l;
+    }
+    int n = B;
+    s->off[0] = 0;
+    for (int t = 0; t < T; t++) {
+        while (n > 0 && s->len[n - 1] <= t) n--;
+        s->bs[t] = n;
+        s->off[t + 1] = s->off[t] + n;
+    }
+}
+
 #define real float
 #define FL_FN(name) name##_f32
 #define FL_SQRT sqrtf

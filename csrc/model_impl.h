@@ -15,6 +15,31 @@ static real *FL_FN(carve)(FL_FN(carver) *c, long long n)
     return p;
 }
 
+/* n ints (or long longs) carved as values of the workspace. */
+static int *FL_FN(carve_ints)(FL_FN(carver) *c, long long n)
+{
+    return (int *)(void *)FL_FN(carve)(c, (n * (long long)sizeof(int) + (long long)sizeof(real) - 1) /
+                                              (long long)sizeof(real));
+}
+
+static long long *FL_FN(carve_longs)(FL_FN(carver) *c, long long n)
+{
+    return (long long *)(void *)FL_FN(carve)(
+        c, (n * (long long)sizeof(long long) + (long long)sizeof(real) - 1) / (long long)sizeof(real));
+}
+
+/* The steps of batches of up to `rows` windows of T steps. */
+static model_steps FL_FN(carve_steps)(FL_FN(carver) *c, int T, long long rows)
+{
+    model_steps st;
+    st.bs = FL_FN(carve_ints)(c, T);
+    st.pos = FL_FN(carve_ints)(c, rows);
+    st.len = FL_FN(carve_ints)(c, rows);
+    st.count = FL_FN(carve_ints)(c, (long long)T + 1);
+    st.off = FL_FN(carve_longs)(c, (long long)T + 1);
+    return st;
+}
+
 static int FL_FN(model_ok)(const FL_FN(fl_model) *m)
 {
     return m && model_dims_ok(&m->dims) && m->params && m->offsets && m->head &&
@@ -93,21 +118,28 @@ static fl_status FL_FN(run_forward)(const fl_exec *ex, int *team, const fl_dims 
 
 /* pred (B, O) = [final hidden states of the last layer] (B, D*H) @ W^T + b; the features are
  * kept in feat (B, D*H): the forward direction's at its last step, the reverse one's at step 0
- * (Keras's return_sequences=False, torch's h_n). */
+ * (Keras's return_sequences=False, torch's h_n). With steps (st, else NULL: B rows at each of
+ * the T steps) each row's own last step, zeros for a row of length 0; row b's prediction goes
+ * to row row_to[b] of pred (NULL: row b). */
 static void FL_FN(head_forward)(const FL_FN(fl_model) *m, const real *out, int T, int B,
-                                real *feat, real *pred)
+                                const model_steps *st, real *feat, real *pred,
+                                const int *row_to)
 {
     const int H = m->dims.H, D = m->dims.D, DH = D * H, O = m->dims.O;
     const real *wh = m->head, *bh = m->head + (long long)O * DH;
     for (int b = 0; b < B; b++) {
         real *fb = feat + (long long)b * DH;
-        memcpy(fb, out + ((long long)(T - 1) * B + b) * DH, sizeof(real) * (size_t)H);
-        if (D == 2) memcpy(fb + H, out + (long long)b * DH + H, sizeof(real) * (size_t)H);
+        const real *last = out + ((long long)(T - 1) * B + b) * DH, *first = out + (long long)b * DH;
+        if (st) last = st->len[b] > 0 ? out + (st->off[st->len[b] - 1] + b) * DH : NULL;
+        for (int k = 0; k < H; k++) fb[k] = last ? last[k] : 0;
+        if (D == 2)
+            for (int k = 0; k < H; k++) fb[H + k] = last ? first[H + k] : 0;
+        real *pb = pred + (long long)(row_to ? row_to[b] : b) * O;
         for (int o = 0; o < O; o++) {
             const real *wo = wh + (long long)o * DH;
             real acc = 0;
             for (int k = 0; k < DH; k++) acc += fb[k] * wo[k];
-            pred[(long long)b * O + o] = acc + bh[o];
+            pb[o] = acc + bh[o];
         }
     }
 }
@@ -116,8 +148,9 @@ static void FL_FN(head_forward)(const FL_FN(fl_model) *m, const real *out, int T
  * returns the last layer's output in *top. */
 static fl_status FL_FN(infer_layers)(const fl_exec *ex, int *team, const FL_FN(fl_model) *m,
                                      const real *const *packed, const real *bias,
-                                     const real *x_tb, int T, int B, real *out_a, real *out_b,
-                                     real *gates, real *c_last, const real **top)
+                                     const real *x_tb, int T, int B, const fl_steps *steps,
+                                     real *out_a, real *out_b, real *gates, real *c_last,
+                                     const real **top)
 {
     const int H = m->dims.H, D = m->dims.D, G = 4 * H;
     const real *inp = x_tb;
@@ -131,7 +164,7 @@ static fl_status FL_FN(infer_layers)(const fl_exec *ex, int *team, const FL_FN(f
             const fl_cell c = FL_FN(layer_cell)(&m->dims, d);
             const fl_dims dm = {T, B, in, H};
             const FL_FN(fl_fwd_bufs) f = {out + d * H, D * H, NULL, gates, c_last, inp, in,
-                                          NULL, NULL};
+                                          NULL, NULL, steps, NULL, NULL};
             const fl_status st = FL_FN(run_forward)(ex, team, &dm, &c, &w, &f);
             if (st != FL_OK) return st;
         }
@@ -153,9 +186,22 @@ static void FL_FN(gather)(real *x_tb, const real *x, const long long *idx, long 
     }
 }
 
+/* x_tb <- the windows' steps in the layout of st (fl_steps): step t's rows one after another,
+ * sorted row r being window idx[st->pos[r]] (or first + st->pos[r]). */
+static void FL_FN(gather_steps)(real *x_tb, const real *x, const long long *idx, long long first,
+                                const model_steps *st, int T, int I)
+{
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < st->bs[t]; r++) {
+            const long long win = idx ? idx[st->pos[r]] : first + st->pos[r];
+            memcpy(x_tb + (st->off[t] + r) * I, x + (win * T + t) * I, sizeof(real) * (size_t)I);
+        }
+}
+
 /* The prediction workspace for N windows of T steps, after `used` values of a larger one. */
 typedef struct {
     real *x_tb, *out_a, *out_b, *gates, *c_last, *feat, *bias;
+    model_steps st;
     long long rows;
 } FL_FN(predict_ws);
 
@@ -172,23 +218,36 @@ static FL_FN(predict_ws) FL_FN(predict_layout)(FL_FN(carver) *c, const fl_model_
     p.c_last = FL_FN(carve)(c, rows * m->H);
     p.feat = FL_FN(carve)(c, rows * DH);
     p.bias = FL_FN(carve)(c, (long long)m->L * m->D * G);
+    p.st = FL_FN(carve_steps)(c, T, rows);
     return p;
 }
 
-/* Predictions (N, O) for windows x (N, T, I) on packed weights, in chunks of rows. */
+/* Predictions (N, O) for windows x (N, T, I) of the given lengths (NULL: all T) on packed
+ * weights, in chunks of rows. */
 static fl_status FL_FN(predict_core)(const fl_exec *ex, int *team, const FL_FN(fl_model) *m,
-                                     const real *const *packed, const real *x, long long N,
-                                     int T, real *out, const FL_FN(predict_ws) *p)
+                                     const real *const *packed, const real *x,
+                                     const int *lengths, long long N, int T, real *out,
+                                     const FL_FN(predict_ws) *p)
 {
     FL_FN(sum_biases)(m, p->bias);
     for (long long r0 = 0; r0 < N; r0 += p->rows) {
         const int B = (int)(N - r0 < p->rows ? N - r0 : p->rows);
         const real *top;
-        FL_FN(gather)(p->x_tb, x, NULL, r0, B, T, m->dims.I);
-        const fl_status st = FL_FN(infer_layers)(ex, team, m, packed, p->bias, p->x_tb, T, B,
-                                                 p->out_a, p->out_b, p->gates, p->c_last, &top);
-        if (st != FL_OK) return st;
-        FL_FN(head_forward)(m, top, T, B, p->feat, out + r0 * m->dims.O);
+        model_steps st = p->st;
+        fl_steps steps = {NULL, NULL, B};
+        if (lengths) {
+            model_steps_make(&st, lengths, NULL, r0, B, T);
+            FL_FN(gather_steps)(p->x_tb, x, NULL, r0, &st, T, m->dims.I);
+            steps.batch_sizes = st.bs;
+        } else {
+            FL_FN(gather)(p->x_tb, x, NULL, r0, B, T, m->dims.I);
+        }
+        const fl_status s = FL_FN(infer_layers)(ex, team, m, packed, p->bias, p->x_tb, T, B,
+                                                lengths ? &steps : NULL, p->out_a, p->out_b,
+                                                p->gates, p->c_last, &top);
+        if (s != FL_OK) return s;
+        FL_FN(head_forward)(m, top, T, B, lengths ? &st : NULL, p->feat, out + r0 * m->dims.O,
+                            lengths ? st.pos : NULL);
     }
     return FL_OK;
 }
@@ -204,17 +263,18 @@ long long FL_FN(fl_model_predict_scratch_size)(int isa, const fl_model_dims *m, 
 }
 
 fl_status FL_FN(fl_model_predict)(const fl_exec *ex, const FL_FN(fl_model) *m,
-                                  const real *const *packed, const real *x, long long N, int T,
-                                  real *out, real *scratch)
+                                  const real *const *packed, const real *x, const int *lengths,
+                                  long long N, int T, real *out, real *scratch)
 {
-    if (!ex || !FL_FN(model_ok)(m) || !packed || !x || !out || !scratch || T < 1 || N < 0)
+    if (!ex || !FL_FN(model_ok)(m) || !packed || !x || !out || !scratch || T < 1 || N < 0 ||
+        (lengths && !model_lengths_ok(lengths, N, T)))
         return FL_ERR_ARG;
     if (N == 0) return FL_OK;
     const double t0 = model_now();
     int team = 1;
     FL_FN(carver) c = {scratch, 0};
     const FL_FN(predict_ws) p = FL_FN(predict_layout)(&c, &m->dims, T, N);
-    const fl_status st = FL_FN(predict_core)(ex, &team, m, packed, x, N, T, out, &p);
+    const fl_status st = FL_FN(predict_core)(ex, &team, m, packed, x, lengths, N, T, out, &p);
     if (ex->stats) {
         ex->stats->team = team;
         ex->stats->wall_seconds = model_now() - t0;
@@ -231,6 +291,8 @@ typedef struct {
     real *out[FL_MODEL_MAX_LAYERS];
     real *gates[2 * FL_MODEL_MAX_LAYERS], *cell[2 * FL_MODEL_MAX_LAYERS];
     real *d_a, *d_b, *d_gates, *bwd, *keep_params, *keep_head, *val_pred;
+    real *h_prev; /* (T Bm, H): backward's h_{t-1} of each row, with steps */
+    model_steps st;
     FL_FN(predict_ws) val;
 } FL_FN(train_ws);
 
@@ -275,6 +337,8 @@ static int FL_FN(train_layout)(FL_FN(carver) *c, FL_FN(train_ws) *w, int isa,
     w->keep_params = FL_FN(carve)(c, n_params);
     w->keep_head = FL_FN(carve)(c, FL_FN(head_size)(m));
     w->val_pred = FL_FN(carve)(c, N_val * m->O);
+    w->h_prev = FL_FN(carve)(c, TB * m->H);
+    w->st = FL_FN(carve_steps)(c, T, Bm);
     if (N_val > 0) w->val = FL_FN(predict_layout)(c, m, T, N_val);
     return 1;
 }
@@ -381,7 +445,8 @@ typedef struct {
 } FL_FN(train_call);
 
 static FL_FN(train_call) FL_FN(train_call_of)(const FL_FN(fl_model) *m, const FL_FN(train_ws) *w,
-                                              int l, int d, int T, int B, const real *inp)
+                                              int l, int d, int T, int B, const real *inp,
+                                              const fl_steps *steps)
 {
     const int H = m->dims.H, DH = m->dims.D * H, k = l * m->dims.D + d;
     const int in = FL_FN(layer_in)(&m->dims, l);
@@ -393,30 +458,32 @@ static FL_FN(train_call) FL_FN(train_call_of)(const FL_FN(fl_model) *m, const FL
     tc.f.cell = w->cell[k]; tc.f.gates = w->gates[k]; tc.f.c_last = NULL;
     tc.f.x = inp; tc.f.ld_x = in;
     tc.f.h0 = NULL; tc.f.c0 = NULL;
-    tc.f.steps = NULL; tc.f.h_init = NULL; tc.f.c_init = NULL;
+    tc.f.steps = steps; tc.f.h_init = NULL; tc.f.c_init = NULL;
     return tc;
 }
 
-/* Forward, loss, backward of one batch of B rows (already gathered into w->x_tb, w->y_b), the
- * gradients into grad_params / grad_head; *loss receives the batch's loss. */
+/* Forward, loss, backward of one batch of B rows (already gathered into w->x_tb, w->y_b; in
+ * the layout of w->st when lengths, else B rows at every step), the gradients into
+ * grad_params / grad_head; *loss receives the batch's loss. */
 static fl_status FL_FN(train_batch)(const fl_exec *ex, int *team, const FL_FN(fl_model) *m,
                                     real *grad_params, real *grad_head, const FL_FN(train_ws) *w,
-                                    int T, int B, double *loss)
+                                    int T, int B, int lengths, double *loss)
 {
     const int L = m->dims.L, D = m->dims.D, H = m->dims.H, G = 4 * H, DH = D * H;
     const int O = m->dims.O;
+    const fl_steps steps_of = {w->st.bs, NULL, B}, *steps = lengths ? &steps_of : NULL;
     fl_status st;
     /* The layers, training: gates, cell states and outputs kept. */
     const real *inp = w->x_tb;
     for (int l = 0; l < L; l++) {
         for (int d = 0; d < D; d++) {
-            const FL_FN(train_call) tc = FL_FN(train_call_of)(m, w, l, d, T, B, inp);
+            const FL_FN(train_call) tc = FL_FN(train_call_of)(m, w, l, d, T, B, inp, steps);
             st = FL_FN(run_forward)(ex, team, &tc.dm, &tc.c, &tc.wt, &tc.f);
             if (st != FL_OK) return st;
         }
         inp = w->out[l];
     }
-    FL_FN(head_forward)(m, w->out[L - 1], T, B, w->feat, w->pred);
+    FL_FN(head_forward)(m, w->out[L - 1], T, B, lengths ? &w->st : NULL, w->feat, w->pred, NULL);
     *loss = FL_FN(mse)(w->pred, w->y_b, (long long)B * O, w->d_pred);
     if (!isfinite(*loss)) return FL_ERR_NONFINITE;
 
@@ -450,7 +517,7 @@ static fl_status FL_FN(train_batch)(const fl_exec *ex, int *team, const FL_FN(fl
         for (int d = 0; d < D; d++) {
             const int k = l * D + d;
             const long long *off = m->offsets + 4LL * k;
-            const FL_FN(train_call) tc = FL_FN(train_call_of)(m, w, l, d, T, B, lin);
+            const FL_FN(train_call) tc = FL_FN(train_call_of)(m, w, l, d, T, B, lin, steps);
             FL_FN(fl_bwd_bufs) bw;
             memset(&bw, 0, sizeof bw);
             bw.dx = d_in; bw.ld_dx = in; bw.dx_accumulate = d > 0;
@@ -461,6 +528,7 @@ static fl_status FL_FN(train_batch)(const fl_exec *ex, int *team, const FL_FN(fl
             bw.scratch = w->bwd;
             bw.dy = d_out ? d_out + d * H : NULL; bw.ld_dy = DH;
             bw.dh_last = l == L - 1 ? w->d_feat + (long long)d * B * H : NULL;
+            bw.h_prev_rows = steps ? w->h_prev : NULL;
             fl_stats s = {1, 0};
             fl_exec e = *ex;
             e.stats = &s;
@@ -478,10 +546,12 @@ static fl_status FL_FN(train_batch)(const fl_exec *ex, int *team, const FL_FN(fl
 
 fl_status FL_FN(fl_model_train_epoch)(const fl_exec *ex, const FL_FN(fl_model) *m,
                                       real *grad_params, real *grad_head,
-                                      FL_FN(fl_optimizer) *opt, const real *x, const real *y,
+                                      FL_FN(fl_optimizer) *opt, const real *x,
+                                      const int *lengths, const real *y,
                                       const long long *order, long long N, int T,
-                                      int batch_size, const real *x_val, const real *y_val,
-                                      long long N_val, real *scratch, fl_epoch_result *res)
+                                      int batch_size, const real *x_val, const int *lengths_val,
+                                      const real *y_val, long long N_val, real *scratch,
+                                      fl_epoch_result *res)
 {
     if (!ex || !FL_FN(model_ok)(m) || m->dims.L > FL_MODEL_MAX_LAYERS || !grad_params ||
         !grad_head || !opt || !x || !y || !order || N < 1 || T < 1 || batch_size < 1 ||
@@ -489,7 +559,9 @@ fl_status FL_FN(fl_model_train_epoch)(const fl_exec *ex, const FL_FN(fl_model) *
         (opt->kind != FL_OPT_SGD && opt->kind != FL_OPT_ADAM) ||
         (opt->kind == FL_OPT_ADAM && (!opt->m_params || !opt->v_params || !opt->m_head ||
                                       !opt->v_head)) ||
-        (opt->kind == FL_OPT_SGD && opt->momentum != 0 && (!opt->m_params || !opt->m_head)))
+        (opt->kind == FL_OPT_SGD && opt->momentum != 0 && (!opt->m_params || !opt->m_head)) ||
+        (lengths && !model_lengths_ok(lengths, N, T)) ||
+        (lengths_val && N_val > 0 && !model_lengths_ok(lengths_val, N_val, T)))
         return FL_ERR_ARG;
     const double t0 = model_now();
     int team = 1;
@@ -509,15 +581,23 @@ fl_status FL_FN(fl_model_train_epoch)(const fl_exec *ex, const FL_FN(fl_model) *
     for (long long s = 0; s < N; s += Bm) {
         const int B = (int)(N - s < Bm ? N - s : Bm);
         const long long *idx = order + s;
-        FL_FN(gather)(w.x_tb, x, idx, 0, B, T, I);
-        for (int b = 0; b < B; b++)
-            memcpy(w.y_b + (long long)b * O, y + idx[b] * O, sizeof(real) * (size_t)O);
+        if (lengths) { /* the batch's rows sorted by length, in the steps' layout */
+            model_steps_make(&w.st, lengths, idx, 0, B, T);
+            FL_FN(gather_steps)(w.x_tb, x, idx, 0, &w.st, T, I);
+        } else {
+            FL_FN(gather)(w.x_tb, x, idx, 0, B, T, I);
+        }
+        for (int b = 0; b < B; b++) {
+            const long long row = idx[lengths ? w.st.pos[b] : b];
+            memcpy(w.y_b + (long long)b * O, y + row * O, sizeof(real) * (size_t)O);
+        }
         /* The weights changed with the last update: pack them for this batch. */
         st = FL_FN(pack_all)(ex->isa, m, w.packed, 1);
         if (st != FL_OK) break;
         FL_FN(sum_biases)(m, w.bias);
         double loss = 0;
-        st = FL_FN(train_batch)(ex, &team, m, grad_params, grad_head, &w, T, B, &loss);
+        st = FL_FN(train_batch)(ex, &team, m, grad_params, grad_head, &w, T, B, lengths != NULL,
+                                &loss);
         if (st == FL_ERR_NONFINITE) {
             res->failed = 1;
             res->loss = loss;
@@ -543,7 +623,7 @@ fl_status FL_FN(fl_model_train_epoch)(const fl_exec *ex, const FL_FN(fl_model) *
             st = FL_FN(pack_all)(ex->isa, m, w.packed, 0);
             if (st == FL_OK)
                 st = FL_FN(predict_core)(ex, &team, m, (const real *const *)w.packed, x_val,
-                                         N_val, T, w.val_pred, &w.val);
+                                         lengths_val, N_val, T, w.val_pred, &w.val);
             if (st == FL_OK)
                 res->val_loss = FL_FN(mse)(w.val_pred, y_val, N_val * O, NULL);
         }

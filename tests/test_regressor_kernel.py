@@ -128,6 +128,61 @@ def test_predict_in_one_call_equals_the_layer_path_across_row_chunks(isa, dtype,
                                rtol=tol, atol=tol)
 
 
+def _windows(n=150, T=9, F=2, seed=0):
+    """Windows of different lengths (1 .. T, both ends included) and their targets."""
+    X, y = _data(n, T, F, seed=seed)
+    lengths = np.random.default_rng(seed + 10).integers(1, T + 1, n)
+    lengths[:2] = (1, T)
+    return [X[i, :lengths[i]] for i in range(n)], y
+
+
+@pytest.mark.parametrize("kwargs", [CONFIGS[0], CONFIGS[2], CONFIGS[3], CONFIGS[4], CONFIGS[7]],
+                         ids=lambda k: ",".join(sorted(k)) or "default")
+def test_kernel_epochs_on_windows_of_different_lengths_equal_the_python_loop(isa, kwargs):
+    """Each batch sorted by length in the kernel (fl_steps), against the Python loop's
+    LSTMLayer.forward/backward with lengths: weights, losses, predictions."""
+    windows, y = _windows()
+    if "momentum" in kwargs:
+        y = np.stack([y, -y], axis=1)
+    fast, ref = _fit(True, windows, y, **kwargs), _fit(False, windows, y, **kwargs)
+    assert _rel(fast.lstm_.flat, ref.lstm_.flat) < 1e-10
+    assert _rel(fast.head_.flat, ref.head_.flat) < 1e-10
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(fast.history_[key], ref.history_[key], rtol=1e-10)
+    np.testing.assert_allclose(fast.predict(windows), ref.predict(windows), rtol=1e-10,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-12), ("float32", 1e-5)])
+def test_predict_with_lengths_in_one_call_equals_the_layer_path_across_row_chunks(isa, dtype,
+                                                                                  tol):
+    # as the chunk test above, with lengths 1 .. 1500: several chunks, each sorted apart
+    X, y = _data(23, T=1500, F=1, seed=2)
+    lengths = np.random.default_rng(5).integers(1, 1501, 23)
+    lengths[3] = 1500
+    est = LSTMRegressor(hidden_size=40, epochs=1, num_layers=2, bidirectional=True,
+                        random_state=0, dtype=dtype).fit(X[:5, :20], y[:5])
+    Xs = est._scale_x(X, est.lstm_.dtype)
+    np.testing.assert_allclose(est._predict_scaled(Xs, lengths),
+                               est._predict_lengths(Xs, lengths), rtol=tol, atol=tol)
+
+
+def test_kernel_refuses_lengths_outside_the_steps():
+    X, y = _data(40)
+    est = _fit(True, X, y, epochs=1)
+    Xs = est._scale_x(X, est.lstm_.dtype)
+    for bad in (np.full(40, 10), np.full(40, -1), np.ones(39)):
+        with pytest.raises(ValueError, match="lengths"):
+            est._predict_scaled(Xs, bad)
+    from fastlstm.regressor import _EpochKernel
+    from fastlstm.training import make_optimizer
+    ys = np.ascontiguousarray(y.reshape(-1, 1))
+    run = _EpochKernel(est, make_optimizer("adam", 1e-3), np.ascontiguousarray(Xs), ys, Xs[:0],
+                       ys[:0], np.full(40, 10))
+    with pytest.raises(ValueError, match="lengths"):
+        run.run(np.arange(40), 0)
+
+
 def test_kernel_refuses_rows_outside_the_data():
     X, y = _data(40)
     est = _fit(True, X, y, epochs=1)

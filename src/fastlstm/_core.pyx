@@ -960,6 +960,17 @@ cdef int _check_model(const fl_model_dims *m, Py_ssize_t n_params, const int64_t
     return 0
 
 
+cdef _check_model_lengths(const int[::1] lengths, long long N, int T, str name):
+    """Each of the N lengths in [0, T] (None passes), before the nogil call."""
+    if lengths is None:
+        return
+    _need(lengths.shape[0], N, name)
+    cdef Py_ssize_t n
+    for n in range(N):
+        if lengths[n] < 0 or lengths[n] > T:
+            raise ValueError(f"internal: {name}[{n}] = {lengths[n]} outside [0, {T}]")
+
+
 def model_predict_scratch_size(dtype, tuple dims, int T, long long N, isa_code=None):
     cdef fl_model_dims m = _model_dims(dims)
     cdef int k = _isa if isa_code is None else isa_code
@@ -985,9 +996,11 @@ def model_train_scratch_size(dtype, tuple dims, long long n_params, int T, int b
 def model_predict(const floating[::1] params, const int64_t[::1] offsets,
                   const floating[::1] head,
                   list packed, const floating[::1] x, floating[::1] out, floating[::1] scratch,
-                  tuple dims, long long N, int T, int isa_code=-1, int threads=0):
+                  tuple dims, long long N, int T, int isa_code=-1, int threads=0,
+                  const int[::1] lengths=None):
     """out (N, O) = the model (dims as _model_dims) on x (N, T, I), on packed[l*D + d] (from
-    pack_weights for isa_code). Returns (team, wall seconds)."""
+    pack_weights for isa_code); lengths (N) in [0, T] or None. Returns (team, wall
+    seconds)."""
     cdef fl_model_dims m = _model_dims(dims)
     if isa_code < 0:
         isa_code = _isa
@@ -998,6 +1011,7 @@ def model_predict(const floating[::1] params, const int64_t[::1] offsets,
         raise ValueError(f"internal: model_predict N={N}, T={T}")
     _need(x.shape[0], N * T * <int64_t>m.I, "x")
     _need(out.shape[0], N * <int64_t>m.O, "out")
+    _check_model_lengths(lengths, N, T, "lengths")
     if N == 0:
         return 1, 0.0
     _need(scratch.shape[0], model_predict_scratch_size(dt, dims, T, N, isa_code), "scratch")
@@ -1021,18 +1035,19 @@ def model_predict(const floating[::1] params, const int64_t[::1] offsets,
     cdef fl_model_f32 m32
     cdef fl_model_f64 m64
     cdef fl_status st
+    cdef const int *lens = &lengths[0] if lengths is not None else NULL
     if floating is float:
         # the model's buffers are only read here (they may be read-only, as a memmap)
         m32.dims = m; m32.params = <float *>&params[0]; m32.n_params = params.shape[0]
         m32.offsets = <const long long *>&offsets[0]; m32.head = <float *>&head[0]
         with nogil:
-            st = fl_model_predict_f32(&ex, &m32, p32, &x[0], N, T, &out[0], &scratch[0])
+            st = fl_model_predict_f32(&ex, &m32, p32, &x[0], lens, N, T, &out[0], &scratch[0])
     else:
         # the model's buffers are only read here (they may be read-only, as a memmap)
         m64.dims = m; m64.params = <double *>&params[0]; m64.n_params = params.shape[0]
         m64.offsets = <const long long *>&offsets[0]; m64.head = <double *>&head[0]
         with nogil:
-            st = fl_model_predict_f64(&ex, &m64, p64, &x[0], N, T, &out[0], &scratch[0])
+            st = fl_model_predict_f64(&ex, &m64, p64, &x[0], lens, N, T, &out[0], &scratch[0])
     _check(st, "predict")
     return stats.team, stats.wall_seconds
 
@@ -1046,9 +1061,11 @@ def model_train_epoch(floating[::1] params, const int64_t[::1] offsets, floating
                       const floating[::1] y, const int64_t[::1] order, long long N, int T,
                       int batch_size, const floating[::1] x_val, const floating[::1] y_val,
                       long long N_val, floating[::1] scratch, tuple dims, int isa_code=-1,
-                      int threads=0):
+                      int threads=0, const int[::1] lengths=None,
+                      const int[::1] lengths_val=None):
     """One training epoch of the model (csrc/model.c fl_model_train_epoch). kind: 0 SGD,
-    1 Adam; the m_*/v_* slots as fl_optimizer says (None where unused). Returns (loss,
+    1 Adam; the m_*/v_* slots as fl_optimizer says (None where unused); lengths (N),
+    lengths_val (N_val) in [0, T] or None. Returns (loss,
     val_loss, batches, failed, iterations, team, wall seconds); failed as fl_epoch_result
     (the kernel's non-finite stop is reported there, not raised)."""
     cdef fl_model_dims m = _model_dims(dims)
@@ -1088,6 +1105,10 @@ def model_train_epoch(floating[::1] params, const int64_t[::1] offsets, floating
         _need(y_val.shape[0], N_val * <int64_t>m.O, "y_val")
     _need(scratch.shape[0], model_train_scratch_size(dt, dims, params.shape[0], T, batch_size,
                                                      N_val, isa_code), "scratch")
+    _check_model_lengths(lengths, N, T, "lengths")
+    _check_model_lengths(lengths_val, N_val, T, "lengths_val")
+    cdef const int *lens = &lengths[0] if lengths is not None else NULL
+    cdef const int *lens_val = &lengths_val[0] if lengths_val is not None and N_val > 0 else NULL
     cdef fl_exec ex = _exec(isa_code, threads, FL_SPLIT_AUTO)
     cdef fl_stats stats
     ex.stats = &stats
@@ -1111,8 +1132,9 @@ def model_train_epoch(floating[::1] params, const int64_t[::1] offsets, floating
         xv, yv = _cptr(x_val), _cptr(y_val)
         with nogil:
             st = fl_model_train_epoch_f32(&ex, &m32, &grad_params[0], &grad_head[0], &o32,
-                                          &x[0], &y[0], <const long long *>&order[0], N, T,
-                                          batch_size, xv, yv, N_val, &scratch[0], &res)
+                                          &x[0], lens, &y[0], <const long long *>&order[0], N,
+                                          T, batch_size, xv, lens_val, yv, N_val, &scratch[0],
+                                          &res)
         iterations = o32.iterations
     else:
         m64.dims = m; m64.params = &params[0]; m64.n_params = params.shape[0]
@@ -1126,8 +1148,9 @@ def model_train_epoch(floating[::1] params, const int64_t[::1] offsets, floating
         xv, yv = _cptr(x_val), _cptr(y_val)
         with nogil:
             st = fl_model_train_epoch_f64(&ex, &m64, &grad_params[0], &grad_head[0], &o64,
-                                          &x[0], &y[0], <const long long *>&order[0], N, T,
-                                          batch_size, xv, yv, N_val, &scratch[0], &res)
+                                          &x[0], lens, &y[0], <const long long *>&order[0], N,
+                                          T, batch_size, xv, lens_val, yv, N_val, &scratch[0],
+                                          &res)
         iterations = o64.iterations
     if st != FL_ERR_NONFINITE:
         _check(st, "LSTMRegressor.fit")

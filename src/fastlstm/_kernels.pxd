@@ -280,11 +280,13 @@ cdef extern from "fastlstm.h" nogil:
     long long fl_model_predict_scratch_size_f64(int isa, const fl_model_dims *m, int T,
                                                 long long N)
     fl_status fl_model_predict_f32(const fl_exec *ex, const fl_model_f32 *m,
-                                   const float *const *packed, const float *x, long long N,
-                                   int T, float *out, float *scratch)
+                                   const float *const *packed, const float *x,
+                                   const int *lengths, long long N, int T, float *out,
+                                   float *scratch)
     fl_status fl_model_predict_f64(const fl_exec *ex, const fl_model_f64 *m,
-                                   const double *const *packed, const double *x, long long N,
-                                   int T, double *out, double *scratch)
+                                   const double *const *packed, const double *x,
+                                   const int *lengths, long long N, int T, double *out,
+                                   double *scratch)
     long long fl_model_train_scratch_size_f32(int isa, const fl_model_dims *m,
                                               long long n_params, int T, int batch_size,
                                               long long N_val)
@@ -293,14 +295,17 @@ cdef extern from "fastlstm.h" nogil:
                                               long long N_val)
     fl_status fl_model_train_epoch_f32(const fl_exec *ex, const fl_model_f32 *m,
                                        float *grad_params, float *grad_head,
-                                       fl_optimizer_f32 *opt, const float *x, const float *y,
+                                       fl_optimizer_f32 *opt, const float *x,
+                                       const int *lengths, const float *y,
                                        const long long *order, long long N, int T,
-                                       int batch_size, const float *x_val, const float *y_val,
+                                       int batch_size, const float *x_val,
+                                       const int *lengths_val, const float *y_val,
                                        long long N_val, float *scratch, fl_epoch_result *res)
     fl_status fl_model_train_epoch_f64(const fl_exec *ex, const fl_model_f64 *m,
                                        double *grad_params, double *grad_head,
                                        fl_optimizer_f64 *opt, const double *x,
-                                       const double *y, const long long *order, long long N,
-                                       int T, int batch_size, const double *x_val,
-                                       const double *y_val, long long N_val, double *scratch,
-                                       fl_epoch_result *res)
+                                       const int *lengths, const double *y,
+                                       const long long *order, long long N, int T,
+                                       int batch_size, const double *x_val,
+                                       const int *lengths_val, const double *y_val,
+                                       long long N_val, double *scratch, fl_epoch_result *res)

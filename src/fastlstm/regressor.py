@@ -142,9 +142,10 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
 
         ``X`` may also be a list of windows of different lengths, each (T_i, F) (or (T_i,)
         for one feature): each window's prediction is read at its own last step, as a Keras
-        model with ``Masking`` reads right-padded windows. Such data trains batch by batch
-        through ``LSTMLayer.forward(..., lengths=...)`` rather than in one kernel call per
-        epoch; ``predict`` then takes such lists too (and (n, T, F) arrays).
+        model with ``Masking`` reads right-padded windows. Such data trains in the same one
+        kernel call per epoch, each batch's windows sorted by length so that its steps cost
+        their real length (PyTorch's packed sequences); ``predict`` then takes such lists too
+        (and (n, T, F) arrays).
 
         Returns
         -------
@@ -220,9 +221,9 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
         self.best_epoch_ = -1
         # One C call per epoch (csrc/model.c) for the optimizers it knows; a user's own
         # optimizer object runs the loop below in Python, batch by batch.
-        epoch = (_EpochKernel(self, optimizer, Xs_train, ys_train, Xs_val, ys_val)
+        epoch = (_EpochKernel(self, optimizer, Xs_train, ys_train, Xs_val, ys_val, len_train,
+                              len_val)
                  if getattr(self, "_kernel_loop", True) and type(optimizer) in (Adam, SGD)
-                 and not ragged
                  else _EpochLoop(self, optimizer, Xs_train, ys_train, Xs_val, ys_val,
                                  len_train, len_val))
         bar = self._progress_bar()
@@ -274,7 +275,7 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(f"X has {X3.shape[2]} features, but LSTMRegressor is "
                                  f"expecting {self.n_features_in_} features as input")
             dtype = self.lstm_.dtype
-            pred = self._predict_lengths(self._scale_x(X3, dtype), lengths).astype(np.float64)
+            pred = self._predict_scaled(self._scale_x(X3, dtype), lengths).astype(np.float64)
             pred = pred * self.y_scale_ + self.y_mean_
             return pred[:, 0] if self.y_ndim_ == 1 else pred
         if self.x_ndim_ == 2:
@@ -350,9 +351,10 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
         return (lstm.num_layers, lstm.num_directions, lstm.input_size, lstm.hidden_size,
                 self.head_.out_features, _core.ACTIVATIONS[lstm.activation], 1)
 
-    def _predict_scaled(self, Xs):
-        """Standardized windows (n, T, F) -> standardized predictions (n, k): one kernel call
-        (csrc/model.c), in chunks of rows inside it."""
+    def _predict_scaled(self, Xs, lengths=None):
+        """Standardized windows (n, T, F) (right-padded to the given lengths, or all T) ->
+        standardized predictions (n, k): one kernel call (csrc/model.c), in chunks of rows
+        inside it."""
         lstm = self.lstm_
         packed = [lstm._packed(l, d) for l in range(lstm.num_layers)
                   for d in range(lstm.num_directions)]
@@ -369,14 +371,15 @@ class LSTMRegressor(RegressorMixin, BaseEstimator):
             gov.report(key, _core.model_predict(
                 lstm.flat, _weight_offsets(lstm), self.head_.flat, [p for _, p in packed],
                 Xs.reshape(-1), out.reshape(-1), scratch, dims, n, T, isa_code=isa,
-                threads=gov.threads(key)))
+                threads=gov.threads(key), lengths=_lengths32(lengths)))
         finally:
             lstm._give_scratch(scratch)
         return out
 
     def _predict_lengths(self, Xs, lengths):
         """Standardized padded windows (n, T, F) of the given lengths -> standardized
-        predictions (n, k), in chunks of windows (LSTMLayer.forward with lengths)."""
+        predictions (n, k), in chunks of windows (LSTMLayer.forward with lengths): the Python
+        loop's path, independent of the kernel's."""
         n = len(Xs)
         out = np.empty((n, self.head_.out_features), self.lstm_.dtype)
         step = max(1, (1 << 22) // max(1, Xs.shape[1] * 4 * self.hidden_size))
@@ -459,6 +462,11 @@ def _pad_windows(X, name):
     return out, lengths
 
 
+def _lengths32(lengths):
+    """Window lengths as the kernels take them (contiguous int32), or None."""
+    return None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int32)
+
+
 def _real_steps(X3, lengths):
     """(n, T) booleans: the steps of each padded window that are its own."""
     return np.arange(X3.shape[1])[None, :] < lengths[:, None]
@@ -517,9 +525,11 @@ class _EpochKernel:
     loss, without Python in between. The optimizer object keeps its state (its slots and
     iteration count), so it can go on in Python or here alike."""
 
-    def __init__(self, est, optimizer, X, y, X_val, y_val):
+    def __init__(self, est, optimizer, X, y, X_val, y_val, lengths=None, lengths_val=None):
         lstm = est.lstm_
         self.est, self.opt = est, optimizer
+        self.lengths = _lengths32(lengths)
+        self.lengths_val = _lengths32(lengths_val) if len(X_val) else None
         self.dims = est._model_dims()
         self.X, self.y = X.reshape(-1), y.reshape(-1)
         self.X_val = X_val.reshape(-1) if len(X_val) else None
@@ -553,7 +563,8 @@ class _EpochKernel:
             self.kind, *self.settings, opt.iterations, *self.slots, self.X, self.y,
             np.ascontiguousarray(order, dtype=np.int64), self.N, self.T, est.batch_size,
             self.X_val, self.y_val, self.N_val, self.scratch, self.dims, isa_code=self.isa,
-            threads=self.governor.threads(key))
+            threads=self.governor.threads(key), lengths=self.lengths,
+            lengths_val=self.lengths_val)
         self.governor.report(key, (team, wall))
         if failed:
             raise _nonfinite("loss" if failed == 1 else "weights", epoch, loss)
