@@ -94,7 +94,9 @@ FL_INLINE void v_store_n(real *p, vreal v, int n)
 #else
     real t[FL_VL];
     v_store(t, v);
-    for (int j = 0; j < n; j++) p[j] = t[j];
+    /* a constant trip count and a test per lane: unrolled, not a call to memcpy */
+    for (int j = 0; j < FL_VL; j++)
+        if (j < n) p[j] = t[j];
 #endif
 }
 
