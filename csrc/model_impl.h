@@ -18,14 +18,14 @@ static real *FL_FN(carve)(FL_FN(carver) *c, long long n)
 /* n ints (or long longs) carved as values of the workspace. */
 static int *FL_FN(carve_ints)(FL_FN(carver) *c, long long n)
 {
-    return (int *)(void *)FL_FN(carve)(c, (n * (long long)sizeof(int) + (long long)sizeof(real) - 1) /
-                                              (long long)sizeof(real));
+    const long long per = (long long)sizeof(real);
+    return (int *)(void *)FL_FN(carve)(c, (n * (long long)sizeof(int) + per - 1) / per);
 }
 
 static long long *FL_FN(carve_longs)(FL_FN(carver) *c, long long n)
 {
-    return (long long *)(void *)FL_FN(carve)(
-        c, (n * (long long)sizeof(long long) + (long long)sizeof(real) - 1) / (long long)sizeof(real));
+    const long long per = (long long)sizeof(real);
+    return (long long *)(void *)FL_FN(carve)(c, (n * (long long)sizeof(long long) + per - 1) / per);
 }
 
 /* The steps of batches of up to `rows` windows of T steps. */
@@ -129,7 +129,8 @@ static void FL_FN(head_forward)(const FL_FN(fl_model) *m, const real *out, int T
     const real *wh = m->head, *bh = m->head + (long long)O * DH;
     for (int b = 0; b < B; b++) {
         real *fb = feat + (long long)b * DH;
-        const real *last = out + ((long long)(T - 1) * B + b) * DH, *first = out + (long long)b * DH;
+        const real *first = out + (long long)b * DH;
+        const real *last = out + ((long long)(T - 1) * B + b) * DH;
         if (st) last = st->len[b] > 0 ? out + (st->off[st->len[b] - 1] + b) * DH : NULL;
         for (int k = 0; k < H; k++) fb[k] = last ? last[k] : 0;
         if (D == 2)
@@ -483,7 +484,8 @@ static fl_status FL_FN(train_batch)(const fl_exec *ex, int *team, const FL_FN(fl
         }
         inp = w->out[l];
     }
-    FL_FN(head_forward)(m, w->out[L - 1], T, B, lengths ? &w->st : NULL, w->feat, w->pred, NULL);
+    FL_FN(head_forward)(m, w->out[L - 1], T, B, lengths ? &w->st : NULL, w->feat, w->pred,
+                        NULL);
     *loss = FL_FN(mse)(w->pred, w->y_b, (long long)B * O, w->d_pred);
     if (!isfinite(*loss)) return FL_ERR_NONFINITE;
 

@@ -194,8 +194,9 @@ def test_inference_path_equals_training_path(bi):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("L, bi, bf, with_lengths", [(1, False, False, False), (2, True, False, True),
-                                                     (2, False, True, False), (1, True, True, True)])
+@pytest.mark.parametrize("L, bi, bf, with_lengths", [
+    (1, False, False, False), (2, True, False, True), (2, False, True, False),
+    (1, True, True, True)])
 def test_gradients_given_as_none_are_zeros(L, bi, bf, with_lengths, dtype):
     """backward(None, (dh_n, None)) and the like: the same bits as the zeros they stand for;
     the internal need_dx=False keeps every other result and gives no dx."""

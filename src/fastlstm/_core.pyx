@@ -694,9 +694,9 @@ def seq_backward(floating[::1] dw_ih, floating[::1] dw_hh, floating[::1] dbias,
                  const int[::1] batch_sizes=None, const unsigned char[::1] reset=None,
                  floating[::1] h_prev_rows=None):
     """fl_seq_backward on flat buffers (dx, dh0, dc0, dy, dh_last, dc_last, h0, c0 may be
-    None: the first argument, which picks the dtype, may not); the extras as in seq_forward, d_peephole (3H) required with peephole; packed as the
-    forward had it; batch_sizes, reset as the forward had them, with h_prev_rows (rows * H)
-    scratch."""
+    None; the first argument, which picks the dtype, may not); the extras as in seq_forward,
+    d_peephole (3H) required with peephole; packed as the forward had it; batch_sizes, reset
+    as the forward had them, with h_prev_rows (rows * H) scratch."""
     cdef int64_t G = 4 * <int64_t>H, rows, BH = <int64_t>B * H
     cdef bint ragged = batch_sizes is not None or reset is not None
     rows = _steps_rows(batch_sizes, reset, T, B, B)
