@@ -19,6 +19,19 @@ def cpu_name():
         return "?"
 
 
+_SETTLED = []
+
+
+def _settle():
+    """Wait once per process before the first timed call: for about 0.25 s after NumPy is
+    imported its OpenBLAS pool spins on the second core even without a BLAS call (measured
+    with perf), so a fresh process timing 100 calls of 0.5 ms at once measures against it
+    (fastlstm's S2 call with lengths: 0.45-0.5 ms there, 0.34 ms after the wait)."""
+    if not _SETTLED:
+        time.sleep(0.5)
+        _SETTLED.append(True)
+
+
 def own_processes(script, sides, args):
     """{side: {case: seconds}}: ``script --side S args...`` in a fresh interpreter per side."""
     return {s: json.loads(subprocess.run(
@@ -34,6 +47,7 @@ def alternating(make, sides, cases, repeat):
         fns = {s: make(s, *case) for s in sides}
         for fn in fns.values():
             fn()
+        _settle()
         runs = {s: [] for s in sides}
         for _ in range(repeat):
             for s, fn in fns.items():
@@ -49,6 +63,7 @@ def median_time(fn, repeat, warmup=1):
     """Median seconds of ``repeat`` calls of fn after ``warmup`` untimed ones."""
     for _ in range(warmup):
         fn()
+    _settle()
     runs = []
     for _ in range(repeat):
         t0 = time.perf_counter()
