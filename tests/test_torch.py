@@ -317,7 +317,10 @@ class _Net(torch.nn.Module):
 
 
 @pytest.mark.slow
-def test_torch_compile_runs_the_op_without_a_graph_break():
+def test_torch_compile_runs_the_op_without_a_graph_break(monkeypatch, tmp_path):
+    # a cache of its own: a backward compiled against an earlier fastlstm (another argument
+    # list of lstm_layer_backward) was loaded from the shared cache in CI and failed
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     torch.manual_seed(0)
     net = _Net()
     x = torch.randn(5, 6, 3)
