@@ -129,12 +129,13 @@ static void FL_FN(head_forward)(const FL_FN(fl_model) *m, const real *out, int T
     const real *wh = m->head, *bh = m->head + (long long)O * DH;
     for (int b = 0; b < B; b++) {
         real *fb = feat + (long long)b * DH;
-        const real *first = out + (long long)b * DH;
-        const real *last = out + ((long long)(T - 1) * B + b) * DH;
-        if (st) last = st->len[b] > 0 ? out + (st->off[st->len[b] - 1] + b) * DH : NULL;
-        for (int k = 0; k < H; k++) fb[k] = last ? last[k] : 0;
+        const int ran = !st || st->len[b] > 0; /* a row of length 0 reads zeros */
+        const real *first = out + (long long)b * DH; /* step 0: the reverse direction's end */
+        const real *last = !st ? out + ((long long)(T - 1) * B + b) * DH
+                         : ran ? out + (st->off[st->len[b] - 1] + b) * DH : NULL;
+        for (int k = 0; k < H; k++) fb[k] = ran ? last[k] : 0;
         if (D == 2)
-            for (int k = 0; k < H; k++) fb[H + k] = last ? first[H + k] : 0;
+            for (int k = 0; k < H; k++) fb[H + k] = ran ? first[H + k] : 0;
         real *pb = pred + (long long)(row_to ? row_to[b] : b) * O;
         for (int o = 0; o < O; o++) {
             const real *wo = wh + (long long)o * DH;

@@ -201,7 +201,7 @@ def test_gradients_given_as_none_are_zeros(L, bi, bf, with_lengths, dtype):
     """backward(None, (dh_n, None)) and the like: the same bits as the zeros they stand for;
     the internal need_dx=False keeps every other result and gives no dx."""
     layer = fastlstm.LSTMLayer(3, 5, L, bidirectional=bi, batch_first=bf, dtype=dtype, seed=0)
-    T, B, D = 6, 4, 2 if bi else 1
+    T, B = 6, 4
     rng = np.random.default_rng(1)
     x = rng.standard_normal((B, T, 3) if bf else (T, B, 3)).astype(dtype)
     lengths = np.array([6, 2, 0, 5]) if with_lengths else None
