@@ -118,8 +118,9 @@ typedef struct {
 
 /* How to run one call: the ISA path (the one its packed weights were made for), the most
  * threads it may use, the split and the steps (FL_SPLIT_AUTO and FL_STEP_AUTO, 0, except in
- * tests and tuning runs), where to report its threads (NULL: nowhere), and the product's
- * blocking (zeros, except in tests and tuning runs). */
+ * tests and tuning runs), where to report its threads (NULL: nowhere), the product's blocking
+ * (zeros, except in tests and tuning runs), and fixed_team: 0 (the default) cuts the team to
+ * the cores other runnable threads leave free (fl_team_for), 1 runs the team asked for. */
 typedef struct {
     int isa;
     int threads;
@@ -127,6 +128,7 @@ typedef struct {
     int step;
     fl_stats *stats;
     fl_blocking gemm;
+    int fixed_team;
 } fl_exec;
 
 /* Sizes of one layer and direction over one call. */
@@ -200,6 +202,19 @@ const char *fl_isa_name(int isa);
 int fl_isa_by_name(const char *name);
 int fl_openmp(void);
 int fl_max_threads(void);
+
+/* Free cores (cores.c). A sequence call's team (FL_SPLIT_AUTO, fl_exec.fixed_team 0) is at most
+ * the cores that other runnable threads on the machine leave free: fl_team_for(want) gives that
+ * team (want when it cannot count). fl_busy_threads: the runnable threads besides the caller
+ * and the team's own workers (counted at most once a millisecond), -1 when it cannot tell.
+ * fl_core_check: 1 when the count is available here (Linux, and this process may run on every
+ * online CPU), else 0. fl_online_cpus: the CPUs the count covers (-1: not available).
+ * fl_note_team_member: a team member records its thread id (member 0, the caller, does not). */
+int fl_team_for(int want);
+int fl_busy_threads(void);
+int fl_core_check(void);
+int fl_online_cpus(void);
+void fl_note_team_member(int member);
 
 /* Vector width in bytes of an ISA path (0 for one this build lacks). */
 int fl_isa_vector_bytes(int isa);

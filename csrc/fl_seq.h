@@ -270,6 +270,9 @@ static plan make_plan(const fl_exec *ex, const fl_dims *d, long long rows, int u
     p.threads = 1;
 #endif
     if (ex->split == FL_SPLIT_AUTO && macs < FL_PAR_MIN_MACS) p.threads = 1;
+    /* the cores other runnable threads leave free (cores.c); forced splits run as asked */
+    if (ex->split == FL_SPLIT_AUTO && !ex->fixed_team && p.threads > 1)
+        p.threads = fl_team_for(p.threads);
     if (p.threads == 1) {
         p.split = FL_SPLIT_SERIAL;
         return p;
@@ -640,6 +643,7 @@ static fl_status k_seq_forward(const fl_exec *ex, const fl_dims *d, const fl_cel
 #endif
     {
         const int tid = team_id();
+        fl_note_team_member(tid); /* its id, for fl_team_for's count */
         /* 1. The input projection of every step at once. */
         if (v.total > 0) gemm_part(&proj, pl.threads, tid);
         FL_BARRIER();
@@ -827,6 +831,7 @@ static fl_status k_seq_backward(const fl_exec *ex, const fl_dims *d, const fl_ce
 #endif
     {
         const int tid = team_id();
+        fl_note_team_member(tid); /* its id, for fl_team_for's count */
         int r0, r1, q0, q1;
         recurrence_share(&pl, &v, tid, B, np_h, &r0, &r1, &q0, &q1);
         const int u0 = q0 * FL_NR < H ? q0 * FL_NR : H, u1 = q1 * FL_NR < H ? q1 * FL_NR : H;

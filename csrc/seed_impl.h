@@ -17,6 +17,7 @@ static void FL_FN(seed_args)(fl_exec *ex, fl_dims *d, fl_cell *cell, FL_FN(fl_we
     ex->stats = run ? run->stats : NULL;
     if (run) ex->gemm = run->gemm;
     else memset(&ex->gemm, 0, sizeof ex->gemm);
+    ex->fixed_team = run ? run->fixed_team : 0;
     d->T = T; d->B = 1; d->I = I; d->H = H;
     memset(cell, 0, sizeof *cell);
     cell->sigmoid = FL_SIGMOID_CLIP15;

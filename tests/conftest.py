@@ -196,11 +196,17 @@ def isa(request):
 
 @pytest.fixture
 def threads():
-    """Restore fastlstm's thread setting after a test that changes it."""
+    """fastlstm.set_num_threads for a test, restored after it. A setting of two or more also
+    turns the core check off (fastlstm.set_core_check), so the team asked for runs whatever
+    else the machine is running: tests of teams need the team."""
+    def set_threads(n):
+        fastlstm.set_num_threads(n)
+        fastlstm.set_core_check(n is None or n < 2)
     try:
-        yield fastlstm.set_num_threads
+        yield set_threads
     finally:
         fastlstm.set_num_threads(None)
+        fastlstm.set_core_check(True)
 
 
 def run_cli(*args, cwd=None, in_subprocess=False):

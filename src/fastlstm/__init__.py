@@ -16,7 +16,7 @@
 
 from . import reference
 from ._core import NonFiniteLossError, get_num_threads, set_num_threads
-from ._config import config, show_config
+from ._config import config, set_core_check, show_config
 from .layer import LSTMLayer, LSTMStream
 from .lstm import GATE_ORDER, LSTM, lstm_step
 from .tracing import Trace, trace
@@ -25,7 +25,8 @@ from ._version import __version__
 
 __all__ = ["LSTM", "LSTMLayer", "LSTMStream", "LSTMRegressor", "lstm_step", "trace", "Trace", "reference",
            "GATE_ORDER",
-           "NonFiniteLossError", "set_num_threads", "get_num_threads", "config", "show_config",
+           "NonFiniteLossError", "set_num_threads", "get_num_threads", "set_core_check", "config",
+           "show_config",
            "save", "load", "to_onnx",
            "from_onnx",
            "__version__"]

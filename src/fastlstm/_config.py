@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import _core
 
-__all__ = ["config", "show_config"]
+__all__ = ["config", "show_config", "set_core_check"]
 
 
 def config():
@@ -13,8 +13,10 @@ def config():
     Keys: ``isa`` (the path in use: ``'avx512'``, ``'avx2'``, ``'neon'`` or ``'generic'``),
     ``isa_forced`` (FASTLSTM_ISA, or None), ``isas_supported`` (paths this CPU runs, best
     first), ``isas_compiled`` (paths in this build), ``vector_bytes`` (of the path in use),
-    ``threads`` (what each kernel call may use, :func:`fastlstm.get_num_threads`), ``openmp``
-    (built with OpenMP), ``blas`` (None: every product is fastlstm's own, no BLAS is called),
+    ``threads`` (what each kernel call may use, :func:`fastlstm.get_num_threads`),
+    ``core_check`` (``'on'``, ``'off'`` or ``'unavailable'``: whether each call's team is cut to
+    the cores other runnable threads leave free, :func:`set_core_check`), ``openmp`` (built
+    with OpenMP), ``blas`` (None: every product is fastlstm's own, no BLAS is called),
     ``version``.
     """
     import os
@@ -28,10 +30,32 @@ def config():
         "isas_compiled": _core.compiled_isas(),
         "vector_bytes": _core.vector_bytes(_core.isa()),
         "threads": _core.get_num_threads(),
+        "core_check": _core.core_check(),
         "openmp": _core.openmp(),
         "blas": None,
         "version": __version__,
     }
+
+
+def set_core_check(on):
+    """Whether each kernel call's team is cut to the cores that other runnable threads leave
+    free (``True``, the default) or always runs :func:`fastlstm.get_num_threads` threads.
+
+    A team meets at a barrier every step (or splits a call's rows in fixed shares), so it runs
+    at the pace of its slowest thread. When another library's pool keeps spinning after its
+    call (numpy's OpenBLAS does for about 0.1 s, onnxruntime's for tens of milliseconds) or
+    another process computes, the runnable threads outnumber the cores and the scheduler parks
+    one of the team's threads for whole time slices. So before a team opens, the kernels count
+    the machine's runnable threads (Linux's ``/proc/loadavg``, at most once a millisecond),
+    leave out the caller and fastlstm's own workers, and use at most the cores that remain
+    (never fewer than one thread). Only the speed changes: the team splits outputs, never
+    sums, so every team size gives the same bits.
+
+    The count is available on Linux when the process may run on every online CPU; elsewhere
+    (``config()["core_check"] == "unavailable"``), and after ``set_core_check(False)``, the
+    layers fall back to timing the full team against one thread (the team governor).
+    """
+    _core.set_core_check(on)
 
 
 def show_config():

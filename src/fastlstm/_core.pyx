@@ -153,6 +153,47 @@ def get_num_threads():
     return _threads if _threads > 0 else max(1, fl_max_threads())
 
 
+cdef int _core_check = 1  # cut teams to the free cores (fl_team_for); 0: the team asked for
+
+
+def set_core_check(on):
+    """Whether a call's team is cut to the cores that other runnable threads leave free (on by
+    default; fastlstm.set_core_check)."""
+    global _core_check
+    if not isinstance(on, bool):
+        raise TypeError(f"on: expected True or False, got {type(on).__name__}")
+    _core_check = 1 if on else 0
+
+
+def core_check():
+    """'on', 'off', or 'unavailable' (not Linux, or this process may run on only some of the
+    online CPUs: the machine's count of runnable threads would mix in other CPUs')."""
+    if not fl_core_check():
+        return "unavailable"
+    return "on" if _core_check else "off"
+
+
+def core_check_on():
+    """Whether the kernels cut teams to the free cores now (the check is on and available)."""
+    return _core_check != 0 and fl_core_check() != 0
+
+
+def busy_threads():
+    """Runnable threads on the machine besides the caller and fastlstm's own team (counted at
+    most once a millisecond), or -1 when this process cannot tell."""
+    return fl_busy_threads()
+
+
+def team_for(int want):
+    """The team a call that may use ``want`` threads gets now (the core check applied)."""
+    return fl_team_for(want)
+
+
+def online_cpus():
+    """The CPUs the core check counts, or -1 when it is not available."""
+    return fl_online_cpus()
+
+
 cdef fl_blocking _blocking  # the product's blocking: zeros (the path's choice) but in tuning runs
 _blocking.mr = _blocking.kc_bytes = _blocking.mc_tiles = _blocking.ncq = 0
 
@@ -165,6 +206,7 @@ cdef fl_exec _exec(int isa_code, int threads, int split, int step=FL_STEP_AUTO):
     ex.step = step
     ex.stats = NULL
     ex.gemm = _blocking
+    ex.fixed_team = 0 if _core_check else 1
     return ex
 
 
@@ -1291,6 +1333,7 @@ cdef class StreamRunner:
                 raise ValueError(f"x_t: expected {B * self.in0} values, got "
                                  f"{view.len // self.item}")
             inp = <const char *>view.buf
+            self.ex.fixed_team = 0 if _core_check else 1
             with nogil:
                 for k in range(L):
                     if self.is_double:

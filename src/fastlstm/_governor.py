@@ -1,4 +1,6 @@
-"""The team governor: how many threads each kernel call of a model may use.
+"""The team governor: how many threads each kernel call of a model may use, where the kernels
+cannot count the machine's busy cores themselves (not Linux, a process restricted to some of
+the CPUs, or ``fastlstm.set_core_check(False)``).
 
 Shared by the models (``LSTM``, ``LSTMLayer``) and the estimator's epochs; it reads only what
 the kernels report (``fl_stats``: the team and the wall time of a call) and the process's thread
@@ -44,8 +46,11 @@ class TeamGovernor:
         self.samples = {}
 
     def threads(self, key):
-        """0 (the process's thread setting) or 1 for the next call of this kind."""
-        if _core.get_num_threads() <= 1:
+        """0 (the process's thread setting) or 1 for the next call of this kind. Where the
+        kernels count the machine's busy cores themselves (``fastlstm.set_core_check``, on by
+        default on Linux), they cut each call's team to the free cores, and the governor stands
+        aside: it only guesses from wall times what that count sees directly."""
+        if _core.get_num_threads() <= 1 or _core.core_check_on():
             return 0
         entry = self.samples.setdefault(key, [[], [], 0, float("inf"), 0, -1])
         full, single, calls, best_full, n_full, tried_at = entry

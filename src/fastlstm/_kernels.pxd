@@ -37,6 +37,7 @@ cdef extern from "fastlstm.h" nogil:
         int step
         fl_stats *stats
         fl_blocking gemm
+        int fixed_team
 
     ctypedef struct fl_dims:
         int T, B, I, H
@@ -71,6 +72,10 @@ cdef extern from "fastlstm.h" nogil:
     int fl_isa_by_name(const char *name)
     int fl_openmp()
     int fl_max_threads()
+    int fl_team_for(int want)
+    int fl_busy_threads()
+    int fl_core_check()
+    int fl_online_cpus()
     int fl_isa_vector_bytes(int isa)
     int fl_l1d_bytes()
 
