@@ -120,3 +120,99 @@ def test_the_products_blocking_does_not_change_the_results(isa, blocking):
         np.testing.assert_array_equal(y, results[0][0])
         np.testing.assert_array_equal(dx, results[0][1])
         np.testing.assert_array_equal(grad, results[0][2])
+
+
+# -- the core check: teams cut to the cores other runnable threads leave free --------------
+
+def _check_available():
+    from fastlstm import _core
+    if not fastlstm.config()["openmp"]:
+        pytest.skip("no OpenMP: always one thread")
+    if _core.core_check() == "unavailable":
+        pytest.skip("the machine's runnable threads cannot be counted here")
+    if not 2 <= _core.online_cpus() <= 8:
+        pytest.skip("the test keeps every CPU busy: 2 to 8 of them")
+    return _core
+
+
+def test_core_check_setting_and_config():
+    from fastlstm import _core
+    assert fastlstm.config()["core_check"] in ("on", "off", "unavailable")
+    try:
+        fastlstm.set_core_check(False)
+        assert fastlstm.config()["core_check"] in ("off", "unavailable")
+        assert not _core.core_check_on()
+        fastlstm.set_core_check(True)
+        assert fastlstm.config()["core_check"] in ("on", "unavailable")
+        for bad in (1, None, "yes"):
+            with pytest.raises(TypeError, match="on: expected True or False"):
+                fastlstm.set_core_check(bad)
+    finally:
+        fastlstm.set_core_check(True)
+
+
+def _teams_of(layer, x, monkeypatch):
+    """The teams the layer's kernel calls ran with (what they report to the governor)."""
+    from fastlstm import _governor
+    seen = []
+    report = _governor.TeamGovernor.report
+
+    def spy(self, key, stats):
+        seen.append(stats[0])
+        return report(self, key, stats)
+    monkeypatch.setattr(_governor.TeamGovernor, "report", spy)
+    y, _ = layer.forward(x)
+    dx, _ = layer.backward(np.ones_like(y))
+    monkeypatch.setattr(_governor.TeamGovernor, "report", report)
+    return seen, y, dx
+
+
+def test_core_check_runs_one_thread_while_every_core_is_busy(monkeypatch):
+    """With a busy process on every CPU the count sees them and the calls run on one thread;
+    with the check off the full team runs; the bits are the same."""
+    import subprocess
+    import sys
+    _core = _check_available()
+    layer = fastlstm.LSTMLayer(32, 128, dtype=np.float64, seed=0)  # 64 Ki weights: a team
+    x = np.random.default_rng(0).standard_normal((20, 32, 32))
+    busy = []
+    try:
+        fastlstm.set_num_threads(2)
+        teams_free, y_free, dx_free = _teams_of(layer, x, monkeypatch)
+        busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                for _ in range(_core.online_cpus())]
+        deadline = time.monotonic() + 20
+        while _core.busy_threads() < len(busy) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert _core.busy_threads() >= len(busy)
+        assert _core.team_for(2) == 1
+        teams_busy, y_busy, dx_busy = _teams_of(layer, x, monkeypatch)
+        assert teams_busy and set(teams_busy) == {1}
+        fastlstm.set_core_check(False)
+        teams_fixed, y_fixed, dx_fixed = _teams_of(layer, x, monkeypatch)
+        assert teams_fixed and set(teams_fixed) == {2}
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+        fastlstm.set_num_threads(None)
+        fastlstm.set_core_check(True)
+    assert teams_free  # the calls reported (whatever team the machine allowed then)
+    for y, dx in ((y_busy, dx_busy), (y_fixed, dx_fixed)):
+        np.testing.assert_array_equal(y, y_free)
+        np.testing.assert_array_equal(dx, dx_free)
+
+
+def test_governor_stands_aside_while_the_kernels_count_the_cores():
+    from fastlstm._governor import TeamGovernor
+    _core = _check_available()
+    try:
+        fastlstm.set_num_threads(2)
+        gov, key = TeamGovernor(), ("k",)
+        picks = []
+        for _ in range(40):
+            picks.append(gov.threads(key))
+            gov.report(key, (2, 3e-3) if picks[-1] == 0 else (1, 1e-3))  # one thread "faster"
+        assert picks == [0] * 40 and _core.core_check_on()
+    finally:
+        fastlstm.set_num_threads(None)
