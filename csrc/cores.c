@@ -12,7 +12,9 @@
  * on the machine (the kernel's count in /proc/loadavg), minus the caller and minus the team's
  * own workers still spinning from the previous call (OpenMP keeps them spinning for a while;
  * their ids are recorded as they join a team), and gives the team at most the cores the others
- * leave free, never less than one thread. Of two successive counts the smaller is used (a
+ * leave free, never less than one thread; when they leave none, a long call that needs no
+ * barrier between steps (long_call) keeps its team: over many time slices the team's fair
+ * share of the busy cores beats one thread's (make_plan, fl_seq.h). Of two successive counts the smaller is used (a
  * pool's spin lasts tens of milliseconds, a system task's moment rarely spans two counts), and
  * a count is kept for FL_BUSY_KEEP_NS, so a stream of short calls reads it once a millisecond. Only the speed depends on it: the kernels split
  * outputs, never sums, so every team size gives the same bits.
@@ -170,13 +172,14 @@ int fl_busy_threads(void)
 #endif
 }
 
-int fl_team_for(int want)
+int fl_team_for(int want, int long_call)
 {
     if (want <= 1) return want;
     const int busy = fl_busy_threads();
     if (busy < 0) return want;
     const int free_cores = online_cpus - busy;
-    return free_cores < 1 ? 1 : free_cores < want ? free_cores : want;
+    if (free_cores < 1) return long_call ? want : 1;
+    return free_cores < want ? free_cores : want;
 }
 
 int fl_core_check(void)

@@ -204,13 +204,14 @@ int fl_openmp(void);
 int fl_max_threads(void);
 
 /* Free cores (cores.c). A sequence call's team (FL_SPLIT_AUTO, fl_exec.fixed_team 0) is at most
- * the cores that other runnable threads on the machine leave free: fl_team_for(want) gives that
- * team (want when it cannot count). fl_busy_threads: the runnable threads besides the caller
+ * the cores that other runnable threads on the machine leave free: fl_team_for(want, long_call)
+ * gives that team (want when it cannot count, or when no core is free and long_call is set: a
+ * long call with no barrier between steps, whose fair share of busy cores beats one thread). fl_busy_threads: the runnable threads besides the caller
  * and the team's own workers (counted at most once a millisecond), -1 when it cannot tell.
  * fl_core_check: 1 when the count is available here (Linux, and this process may run on every
  * online CPU), else 0. fl_online_cpus: the CPUs the count covers (-1: not available).
  * fl_note_team_member: a team member records its thread id (member 0, the caller, does not). */
-int fl_team_for(int want);
+int fl_team_for(int want, int long_call);
 int fl_busy_threads(void);
 int fl_core_check(void);
 int fl_online_cpus(void);

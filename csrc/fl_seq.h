@@ -64,6 +64,12 @@ FL_INLINE void stats_end(const fl_exec *ex, double t0)
 /* ... and W_hh^T no larger than this (beyond it, each thread streaming all of it every step
  * costs more than a barrier per step). */
 #define FL_BATCH_MAX_BYTES (4LL << 20)
+/* A call split by batch rows and this long keeps its whole team when others' threads leave no
+ * core free (make_plan): measured on 2 cores with two busy processes beside it (float32,
+ * T x 64 x 256 x 256), two threads against one took 12.1 / 9.9 ms at T = 10 (0.34 G
+ * multiply-adds), 27 / 32 ms at T = 30 (1.0 G), 88 / 118 ms at T = 100; with one busy process
+ * (a core free) 84 / 79 ms at T = 100, so there the team is cut. */
+#define FL_SHARE_MIN_MACS 1000000000LL
 
 /* ------------------------------------------------------------------------------------------ */
 /* Packed weights                                                                             */
@@ -261,6 +267,17 @@ typedef struct {
     int split;   /* FL_SPLIT_BATCH, FL_SPLIT_UNITS or FL_SPLIT_SERIAL for the recurrence */
 } plan;
 
+/* The recurrence's split for a team of n (FL_SPLIT_AUTO). */
+static int auto_split(const fl_dims *d, int n, int unit_blocks)
+{
+    const long long w_bytes = (long long)sizeof(real) * 4 * d->H * d->H;
+    if (n <= 1) return FL_SPLIT_SERIAL;
+    if (d->B >= FL_BATCH_MIN_ROWS * n && w_bytes <= FL_BATCH_MAX_BYTES) return FL_SPLIT_BATCH;
+    if (unit_blocks >= n) return FL_SPLIT_UNITS;
+    if (d->B >= n) return FL_SPLIT_BATCH;
+    return FL_SPLIT_SERIAL;
+}
+
 static plan make_plan(const fl_exec *ex, const fl_dims *d, long long rows, int unit_blocks)
 {
     plan p;
@@ -270,25 +287,19 @@ static plan make_plan(const fl_exec *ex, const fl_dims *d, long long rows, int u
     p.threads = 1;
 #endif
     if (ex->split == FL_SPLIT_AUTO && macs < FL_PAR_MIN_MACS) p.threads = 1;
-    /* the cores other runnable threads leave free (cores.c); forced splits run as asked */
+    /* At most the cores other runnable threads leave free (cores.c); when they leave none, a
+     * long call split by batch rows keeps its team (no barrier between its steps: over many
+     * time slices the team's fair share of the busy cores beats one thread's). Forced splits
+     * run as asked. */
     if (ex->split == FL_SPLIT_AUTO && !ex->fixed_team && p.threads > 1)
-        p.threads = fl_team_for(p.threads);
+        p.threads = fl_team_for(p.threads, macs >= FL_SHARE_MIN_MACS &&
+                                               auto_split(d, p.threads, unit_blocks) ==
+                                                   FL_SPLIT_BATCH);
     if (p.threads == 1) {
         p.split = FL_SPLIT_SERIAL;
         return p;
     }
-    p.split = ex->split;
-    if (p.split == FL_SPLIT_AUTO) {
-        const long long w_bytes = (long long)sizeof(real) * 4 * d->H * d->H;
-        if (d->B >= FL_BATCH_MIN_ROWS * p.threads && w_bytes <= FL_BATCH_MAX_BYTES)
-            p.split = FL_SPLIT_BATCH;
-        else if (unit_blocks >= p.threads)
-            p.split = FL_SPLIT_UNITS;
-        else if (d->B >= p.threads)
-            p.split = FL_SPLIT_BATCH;
-        else
-            p.split = FL_SPLIT_SERIAL;
-    }
+    p.split = ex->split == FL_SPLIT_AUTO ? auto_split(d, p.threads, unit_blocks) : ex->split;
     return p;
 }
 

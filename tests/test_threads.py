@@ -186,6 +186,7 @@ def test_core_check_runs_one_thread_while_every_core_is_busy(monkeypatch):
             time.sleep(0.002)
         assert _core.busy_threads() >= len(busy)
         assert _core.team_for(2) == 1
+        assert _core.team_for(2, long_call=True) == 2  # a long barrier-free call keeps its team
         teams_busy, y_busy, dx_busy = _teams_of(layer, x, monkeypatch)
         assert teams_busy and set(teams_busy) == {1}
         fastlstm.set_core_check(False)

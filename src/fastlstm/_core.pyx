@@ -184,9 +184,10 @@ def busy_threads():
     return fl_busy_threads()
 
 
-def team_for(int want):
-    """The team a call that may use ``want`` threads gets now (the core check applied)."""
-    return fl_team_for(want)
+def team_for(int want, bint long_call=False):
+    """The team a call that may use ``want`` threads gets now (the core check applied);
+    ``long_call``: a long call with no barrier between steps (kept whole when no core is free)."""
+    return fl_team_for(want, long_call)
 
 
 def online_cpus():

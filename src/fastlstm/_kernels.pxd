@@ -72,7 +72,7 @@ cdef extern from "fastlstm.h" nogil:
     int fl_isa_by_name(const char *name)
     int fl_openmp()
     int fl_max_threads()
-    int fl_team_for(int want)
+    int fl_team_for(int want, int long_call)
     int fl_busy_threads()
     int fl_core_check()
     int fl_online_cpus()
