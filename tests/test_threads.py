@@ -217,3 +217,17 @@ def test_governor_stands_aside_while_the_kernels_count_the_cores():
         assert picks == [0] * 40 and _core.core_check_on()
     finally:
         fastlstm.set_num_threads(None)
+
+
+def test_core_check_is_unavailable_on_some_of_the_cpus():
+    """A process allowed on only some of the online CPUs cannot attribute the machine's count
+    (the others' threads would count): the check says so, and the governor takes over."""
+    import subprocess
+    import sys
+    _check_available()
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "import fastlstm; from fastlstm import _core; "
+            "print(fastlstm.config()['core_check'], _core.core_check_on(), _core.team_for(2))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["unavailable", "False", "2"]
