@@ -8,9 +8,11 @@ bounds even if a caller above forgot a check.
 
 Process-wide choices live here and nowhere else: the ISA path (chosen at import: the best the
 CPU has, or the environment variable FASTLSTM_ISA) and the thread count (set_num_threads; by
-default OpenMP's, which follows OMP_NUM_THREADS and threadpoolctl), and in tuning runs and tests
-only, the packed product's blocking (_set_gemm_blocking). Every kernel call is handed all three
-explicitly, so the C side holds no mutable state.
+default OpenMP's, which follows OMP_NUM_THREADS and threadpoolctl), the core check
+(set_core_check: whether a call's team is cut to the cores others leave free), and in tuning
+runs and tests only, the packed product's blocking (_set_gemm_blocking). Every kernel call is
+handed them explicitly, so the C side holds no setting; what it keeps are facts of the machine
+(the L1 size, and cores.c's count of busy threads, at most a millisecond old).
 """
 
 import os
