@@ -14,10 +14,11 @@
  * their ids are recorded as they join a team), and gives the team at most the cores the others
  * leave free, never less than one thread; when they leave none, a long call that needs no
  * barrier between steps (long_call) keeps its team: over many time slices the team's fair
- * share of the busy cores beats one thread's (make_plan, fl_seq.h). Of two successive counts the smaller is used (a
- * pool's spin lasts tens of milliseconds, a system task's moment rarely spans two counts), and
- * a count is kept for FL_BUSY_KEEP_NS, so a stream of short calls reads it once a millisecond. Only the speed depends on it: the kernels split
- * outputs, never sums, so every team size gives the same bits.
+ * share of the busy cores beats one thread's (make_plan, fl_seq.h). Of three successive counts
+ * the smallest is used (a pool's spin lasts tens of milliseconds, a system task's moment rarely
+ * spans three counts), and a count is kept for FL_BUSY_KEEP_NS, so a stream of short calls
+ * reads it once a millisecond. Only the speed depends on it: the kernels split outputs, never
+ * sums, so every team size gives the same bits.
  *
  * The count means something only when this process may run on every online CPU (a CPU set
  * restricted by affinity or a container's cpuset would mix in other CPUs' threads) and when
@@ -53,7 +54,7 @@ static int loadavg_fd = -1;
 static int worker_tid[FL_MAX_WORKERS];
 static long long kept_at_ns = -1; /* when kept_busy was counted */
 static int kept_busy;
-static int last_count = -1;       /* the previous count */
+static int last_count[2] = {-1, -1}; /* the previous two counts, the last first */
 
 #define LOAD(p) __atomic_load_n(p, __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_RELEASE)
@@ -114,9 +115,16 @@ static int thread_running(int tid)
     return *p == 'R';
 }
 
-/* Runnable threads on the machine besides the caller and this library's team workers, or -1. */
+/* Runnable threads on the machine besides the caller and this library's team workers, or -1.
+ * The workers are read first: one that stops spinning in between is then left out of both
+ * (or of the machine's count only, which errs towards a free core), never counted as busy. */
 static int count_busy(void)
 {
+    int own = 0;
+    for (int w = 1; w < FL_MAX_WORKERS; w++) {
+        const int tid = LOAD(&worker_tid[w]);
+        if (tid > 0 && thread_running(tid)) own++;
+    }
     char buf[128];
     const ssize_t n = pread(loadavg_fd, buf, sizeof buf - 1, 0);
     if (n <= 0) return -1;
@@ -131,11 +139,7 @@ static int count_busy(void)
     char *end;
     const long running = strtol(p, &end, 10);
     if (end == p || *end != '/') return -1;
-    long busy = running - 1; /* the caller */
-    for (int w = 1; w < FL_MAX_WORKERS; w++) {
-        const int tid = LOAD(&worker_tid[w]);
-        if (tid > 0 && thread_running(tid)) busy--;
-    }
+    const long busy = running - 1 - own; /* the caller, its workers */
     return busy < 0 ? 0 : (int)busy;
 }
 #endif
@@ -160,10 +164,14 @@ int fl_busy_threads(void)
     if (at >= 0 && t - at < FL_BUSY_KEEP_NS && t >= at) return LOAD(&kept_busy);
     const int now = count_busy();
     if (now < 0) return -1;
-    /* The smaller of this count and the last: a pool that spins after its call stays runnable
-     * for tens of milliseconds and shows in both, a task that runs for a moment rarely does. */
-    const int last = __atomic_exchange_n(&last_count, now, __ATOMIC_ACQ_REL);
-    const int busy = last < 0 || now < last ? now : last;
+    /* The smallest of this count and the two before: a pool that spins after its call stays
+     * runnable for tens of milliseconds and shows in all three, a task that runs for a moment
+     * (a kernel thread, a daemon's tick) rarely does. */
+    const int last = __atomic_exchange_n(&last_count[0], now, __ATOMIC_ACQ_REL);
+    const int before = __atomic_exchange_n(&last_count[1], last, __ATOMIC_ACQ_REL);
+    int busy = now;
+    if (last >= 0 && last < busy) busy = last;
+    if (before >= 0 && before < busy) busy = before;
     STORE(&kept_busy, busy);
     STORE(&kept_at_ns, t);
     return busy;
