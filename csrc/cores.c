@@ -16,7 +16,8 @@
  * barrier between steps (long_call) keeps its team: over many time slices the team's fair
  * share of the busy cores beats one thread's (make_plan, fl_seq.h). Of three successive counts
  * the smallest is used (a pool's spin lasts tens of milliseconds, a system task's moment rarely
- * spans three counts), and a count is kept for FL_BUSY_KEEP_NS, so a stream of short calls
+ * spans three counts), and a count is kept for FL_BUSY_KEEP_NS (half that again for each
+ * worker past the first: each is a file read), so a stream of short calls on a small machine
  * reads it once a millisecond. Only the speed depends on it: the kernels split outputs, never
  * sums, so every team size gives the same bits.
  *
@@ -43,7 +44,7 @@
 #define FL_CORES_LINUX 1
 #endif
 
-#define FL_BUSY_KEEP_NS 1000000LL /* a count is reused for 1 ms */
+#define FL_BUSY_KEEP_NS 1000000LL /* a count is reused for 1 ms (more with many workers) */
 #define FL_MAX_WORKERS 64         /* team members whose ids are kept (member 0 is the caller) */
 
 enum { CHECK_UNKNOWN = 0, CHECK_STARTING = 1, CHECK_READY = 2, CHECK_UNAVAILABLE = 3 };
@@ -52,7 +53,8 @@ static int check_state;          /* CHECK_*: set up once, on first use */
 static int online_cpus;          /* the CPUs the count covers (== this process's CPUs) */
 static int loadavg_fd = -1;
 static int worker_tid[FL_MAX_WORKERS];
-static long long kept_at_ns = -1; /* when kept_busy was counted */
+static long long kept_at_ns = -1; /* when kept_busy was counted ... */
+static long long kept_for_ns = FL_BUSY_KEEP_NS; /* ... and for how long it is kept */
 static int kept_busy;
 static int last_count[2] = {-1, -1}; /* the previous two counts, the last first */
 
@@ -118,12 +120,15 @@ static int thread_running(int tid)
 /* Runnable threads on the machine besides the caller and this library's team workers, or -1.
  * The workers are read first: one that stops spinning in between is then left out of both
  * (or of the machine's count only, which errs towards a free core), never counted as busy. */
-static int count_busy(void)
+static int count_busy(int *reads)
 {
     int own = 0;
+    *reads = 1;
     for (int w = 1; w < FL_MAX_WORKERS; w++) {
         const int tid = LOAD(&worker_tid[w]);
-        if (tid > 0 && thread_running(tid)) own++;
+        if (tid <= 0) continue;
+        own += thread_running(tid);
+        ++*reads;
     }
     char buf[128];
     const ssize_t n = pread(loadavg_fd, buf, sizeof buf - 1, 0);
@@ -161,8 +166,9 @@ int fl_busy_threads(void)
 #ifdef FL_CORES_LINUX
     if (!ready()) return -1;
     const long long t = now_ns(), at = LOAD(&kept_at_ns);
-    if (at >= 0 && t - at < FL_BUSY_KEEP_NS && t >= at) return LOAD(&kept_busy);
-    const int now = count_busy();
+    if (at >= 0 && t - at < LOAD(&kept_for_ns) && t >= at) return LOAD(&kept_busy);
+    int reads;
+    const int now = count_busy(&reads);
     if (now < 0) return -1;
     /* The smallest of this count and the two before: a pool that spins after its call stays
      * runnable for tens of milliseconds and shows in all three, a task that runs for a moment
@@ -173,6 +179,9 @@ int fl_busy_threads(void)
     if (last >= 0 && last < busy) busy = last;
     if (before >= 0 && before < busy) busy = before;
     STORE(&kept_busy, busy);
+    /* a count costs a file read per team worker (a few us each): with many workers it is
+     * kept longer, so that counting stays under about 1 % of the time */
+    STORE(&kept_for_ns, FL_BUSY_KEEP_NS * (1 + (reads - 1) / 2));
     STORE(&kept_at_ns, t);
     return busy;
 #else
