@@ -46,9 +46,10 @@ def set_core_check(on):
     call (numpy's OpenBLAS does for about 0.1 s, onnxruntime's for tens of milliseconds) or
     another process computes, the runnable threads outnumber the cores and the scheduler parks
     one of the team's threads for whole time slices. So before a team opens, the kernels count
-    the machine's runnable threads (Linux's ``/proc/loadavg``, at most once a millisecond),
+    the machine's runnable threads (Linux's ``/proc/loadavg``, about once a millisecond),
     leave out the caller and fastlstm's own workers, and use at most the cores that remain
-    (never fewer than one thread). Only the speed changes: the team splits outputs, never
+    (never fewer than one thread; a long call split by batch rows keeps its team when no core
+    is free, since its fair share of busy cores beats one thread's). Only the speed changes: the team splits outputs, never
     sums, so every team size gives the same bits.
 
     The count is available on Linux when the process may run on every online CPU; elsewhere
