@@ -53,6 +53,7 @@ static int check_state;          /* CHECK_*: set up once, on first use */
 static int online_cpus;          /* the CPUs the count covers (== this process's CPUs) */
 static int loadavg_fd = -1;
 static int worker_tid[FL_MAX_WORKERS];
+static int workers_known; /* a team member has recorded its id */
 static long long kept_at_ns = -1; /* when kept_busy was counted ... */
 static long long kept_for_ns = FL_BUSY_KEEP_NS; /* ... and for how long it is kept */
 static int kept_busy;
@@ -156,6 +157,7 @@ void fl_note_team_member(int member)
     if (member < 1 || member >= FL_MAX_WORKERS) return;
     if (!my_tid) my_tid = (int)syscall(SYS_gettid);
     if (LOAD(&worker_tid[member]) != my_tid) STORE(&worker_tid[member], my_tid);
+    if (!LOAD(&workers_known)) STORE(&workers_known, 1);
 #else
     (void)member;
 #endif
@@ -191,7 +193,10 @@ int fl_busy_threads(void)
 
 int fl_team_for(int want, int long_call)
 {
-    if (want <= 1) return want;
+    /* Until a team has run, its workers' ids are unknown, and OpenMP's pool spinning after
+     * someone else's region (torch's share the pool) would count as busy and keep every team
+     * cut, so nothing would ever record them: the first team runs as asked. */
+    if (want <= 1 || !LOAD(&workers_known)) return want;
     const int busy = fl_busy_threads();
     if (busy < 0) return want;
     const int free_cores = online_cpus - busy;
