@@ -127,6 +127,16 @@ FL_INLINE int cell_is_plain(const cellcfg *cf)
     return !cf->ext && !cf->clip15 && cf->act == FL_ACT_TANH;
 }
 
+/* From the activated gates: *c is c_{t-1} in and c_t = f c_{t-1} + i g out, *ac = act(c_t);
+ * returns h_t = o act(c_t). */
+FL_INLINE vreal cell_update(vreal i, vreal f, vreal g, vreal o, vreal *c, vreal *ac, int act)
+{
+    const vreal cn = f * *c + i * g;
+    *c = cn;
+    *ac = v_act(cn, act);
+    return o * *ac;
+}
+
 FL_INLINE vreal cell_forward(vreal *zi, vreal *zf, vreal *zg, vreal *zo, vreal *c,
                              const cellcfg *cf, int u, int n)
 {
@@ -141,9 +151,9 @@ FL_INLINE vreal cell_forward(vreal *zi, vreal *zf, vreal *zg, vreal *zo, vreal *
             v_sigmoid3(&i, &f, &o);
         }
         const vreal g = v_act(*zg, cf->act);
-        const vreal cn = f * *c + i * g;
-        *zi = i; *zf = f; *zg = g; *zo = o; *c = cn;
-        return o * v_act(cn, cf->act);
+        *zi = i; *zf = f; *zg = g; *zo = o;
+        vreal ac;
+        return cell_update(i, f, g, o, c, &ac, cf->act);
     }
     const vreal cp = *c;
     vreal a_i = *zi, a_f = *zf, a_o = *zo;
@@ -170,12 +180,12 @@ FL_INLINE vreal cell_forward(vreal *zi, vreal *zf, vreal *zg, vreal *zo, vreal *
  * (everything reaching h_t) and *dc (what reaches c_t from step t+1). Out: the preactivations'
  * gradients in *di.. *d_o, *dc = dL/dc_{t-1}. Derivatives from the kept outputs: sigmoid
  * s (1 - s), tanh 1 - a^2, relu [a > 0]. The peepholes' own gradients are summed after the loop
- * (fl_seq.h) from the preactivation gradients. */
-FL_INLINE void cell_backward(vreal gi, vreal gf, vreal gg, vreal go, vreal c, vreal cp,
-                             vreal d_h, vreal *dc, vreal *di, vreal *df, vreal *dg, vreal *d_o,
-                             const cellcfg *cf, int u, int n)
+ * (fl_seq.h) from the preactivation gradients. cell_backward_ac takes ac = act(c_t) as well
+ * (kept from forward by fl_seed_small.h); cell_backward computes it. */
+FL_INLINE void cell_backward_ac(vreal gi, vreal gf, vreal gg, vreal go, vreal c, vreal ac,
+                                vreal cp, vreal d_h, vreal *dc, vreal *di, vreal *df, vreal *dg,
+                                vreal *d_o, const cellcfg *cf, int u, int n)
 {
-    const vreal ac = v_act(c, cf->act);
     if (!cf->ext) {
         vreal d_c;
         if (cf->act == FL_ACT_RELU) {
@@ -208,6 +218,14 @@ FL_INLINE void cell_backward(vreal gi, vreal gf, vreal gg, vreal go, vreal c, vr
     vreal dcn = d_c * gf;
     if (cf->p_i) dcn += dzi * v_load_upto(cf->p_i + u, n) + dzf * v_load_upto(cf->p_f + u, n);
     *di = dzi; *df = dzf; *dg = dgg; *d_o = dzo; *dc = dcn;
+}
+
+FL_INLINE void cell_backward(vreal gi, vreal gf, vreal gg, vreal go, vreal c, vreal cp,
+                             vreal d_h, vreal *dc, vreal *di, vreal *df, vreal *dg, vreal *d_o,
+                             const cellcfg *cf, int u, int n)
+{
+    cell_backward_ac(gi, gf, gg, go, c, v_act(c, cf->act), cp, d_h, dc, di, df, dg, d_o, cf, u,
+                     n);
 }
 
 /* The unfused gate pass over B rows of preactivations (B, G) (fl_cell_step's): activated gates

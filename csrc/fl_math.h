@@ -95,9 +95,14 @@ FL_INLINE vreal v_sigmoid(vreal x)
 
 /* The seed class's sigmoid, 1 / (1 + exp(-clip(x, -15, 15))); NaN passes through the clip as
  * in np.clip. exp(-y) for y in [-15, 15] is computed as 1/exp(-15..0) on the positive side. */
+FL_INLINE vreal v_clip15(vreal x)
+{
+    return v_sel(x < R(-15), v_set1(R(-15)), v_sel(x > R(15), v_set1(R(15)), x));
+}
+
 FL_INLINE vreal v_sigmoid_clip15(vreal x)
 {
-    const vreal y = v_sel(x < R(-15), v_set1(R(-15)), v_sel(x > R(15), v_set1(R(15)), x));
+    const vreal y = v_clip15(x);
     const vreal e = v_expneg_normal(-v_abs(y)); /* -15 <= -|y| <= 0 */
     /* 1 / (1 + exp(-y)): y >= 0 -> 1 / (1 + e); y < 0 -> 1 / (1 + 1/e) = e / (e + 1), as
      * e * (1 / (1 + e)): one division for both sides, as v_sigmoid */
@@ -106,7 +111,8 @@ FL_INLINE vreal v_sigmoid_clip15(vreal x)
 }
 
 #if !FL_DOUBLE
-FL_INLINE vreal v_tanh(vreal x)
+/* tanh's numerator and denominator (tanh x = num / den), and the result from their quotient. */
+FL_INLINE void v_tanh_parts(vreal x, vreal *num, vreal *den)
 {
     /* NaN fails both comparisons and stays NaN. */
     const vreal xc = v_sel(x > R(9), v_set1(R(9)), v_sel(x < R(-9), v_set1(R(-9)), x));
@@ -122,23 +128,34 @@ FL_INLINE vreal v_tanh(vreal x)
     q = q * u + 0x1.918c36p-6f;
     q = q * u + 0x1.db5828p-2f;
     q = q * u + 1.0f;
-    const vreal t = (xc * p) / q;
+    *num = xc * p;
+    *den = q;
+}
+
+FL_INLINE vreal v_tanh_finish(vreal t)
+{
     /* Rounding can take |t| a hair past 1 near the clamp (1.0000001 at 9); tanh never does. */
     return v_sel(t > R(1), v_set1(R(1)), v_sel(t < R(-1), v_set1(R(-1)), t));
 }
-#else
+
 FL_INLINE vreal v_tanh(vreal x)
 {
-    const vreal ax = v_abs(x);
-    /* |x| >= 0.55: (1 - e) / (1 + e) with e = exp(-2|x|) <= 0.333, no cancellation. From
-     * |x| = 20 on that is exactly 1 (e <= 4.3e-18 < half an ulp of 1), so the argument stops
-     * at -40 and exp needs no underflow guard (NaN passes: both comparisons are false). */
-    const vreal e = v_expneg_normal(R(-2) * v_sel(ax > R(20), v_set1(R(20)), ax));
-    const vreal big = (R(1) - e) / (R(1) + e);
+    vreal num, den;
+    v_tanh_parts(x, &num, &den);
+    return v_tanh_finish(num / den);
+}
+#else
+/* |x| >= 0.55: (1 - e) / (1 + e) with e = exp(-2|x|) <= 0.333, no cancellation. From |x| = 20
+ * on that is exactly 1 (e <= 4.3e-18 < half an ulp of 1), so the argument stops at -40 and exp
+ * needs no underflow guard (NaN passes: both comparisons are false). This is exp's argument. */
+FL_INLINE vreal v_tanh_exparg(vreal ax) { return R(-2) * v_sel(ax > R(20), v_set1(R(20)), ax); }
+
+/* tanh from big = (1 - e) / (1 + e) (right for |x| >= 0.55) and, below 0.55, x * P(x^2). */
+FL_INLINE vreal v_tanh_finish(vreal x, vreal ax, vreal big)
+{
     /* |x| < 0.55: x * P(x^2), minimax. */
     const vreal u = x * x;
     vreal p;
-#if FL_DOUBLE
     p = v_set1(0.00000601757585087818372158);
     p = p * u - 0.00003012677445940982640067;
     p = p * u + 0.00009149387098420200198297;
@@ -152,20 +169,40 @@ FL_INLINE vreal v_tanh(vreal x)
     p = p * u + 0.1333333333332887550186;
     p = p * u - 0.3333333333333330231115;
     p = p * u + 0.9999999999999999996416;
-#else
-    p = v_set1(0.002127435363495709732583f);
-    p = p * u - 0.008157853372483881321296f;
-    p = p * u + 0.02169126531652129907182f;
-    p = p * u - 0.05394458467816306627666f;
-    p = p * u + 0.1333318174850938388261f;
-    p = p * u - 0.3333332966292951588496f;
-    p = p * u + 0.9999999998539347888389f;
-#endif
     const vreal small = x * p;
     const vreal far = v_sel(x != x, x, v_copysign(big, x)); /* NaN stays NaN */
     return v_sel(ax < R(0.55), small, far);
 }
+
+FL_INLINE vreal v_tanh(vreal x)
+{
+    const vreal ax = v_abs(x);
+    const vreal e = v_expneg_normal(v_tanh_exparg(ax));
+    return v_tanh_finish(x, ax, (R(1) - e) / (R(1) + e));
+}
 #endif
+
+/* The seed's two gate activations on one vector holding gates of both kinds (the packed last
+ * units of fl_seed_small.h): v_tanh where tmask is set, v_sigmoid_clip15 elsewhere, each lane
+ * the same bits as that function gives it, for about the cost of one tanh (one exp and one
+ * division for both kinds, as both are quotients with the same denominator 1 + e in double;
+ * in float one exp for the sigmoid, tanh's rational function, and one division). */
+FL_INLINE vreal v_sigmoid_clip15_or_tanh(vreal x, vint tmask)
+{
+    const vreal y = v_clip15(x);
+#if FL_DOUBLE
+    const vreal ax = v_abs(x);
+    const vreal e = v_expneg_normal(v_sel(tmask, v_tanh_exparg(ax), -v_abs(y)));
+    const vreal q = v_sel(tmask, R(1) - e, v_set1(R(1))) / (R(1) + e);
+    return v_sel(tmask, v_tanh_finish(x, ax, q), v_sel(y < R(0), e * q, q));
+#else
+    const vreal e = v_expneg_normal(-v_abs(y));
+    vreal num, den;
+    v_tanh_parts(x, &num, &den);
+    const vreal q = v_sel(tmask, num, v_set1(R(1))) / v_sel(tmask, den, R(1) + e);
+    return v_sel(tmask, v_tanh_finish(q), v_sel(y < R(0), e * q, q));
+#endif
+}
 
 /* relu with NaN kept (x < 0 is false for NaN), as np.maximum(x, 0) does. */
 FL_INLINE vreal v_relu(vreal x) { return v_sel(x < R(0), v_zero(), x); }

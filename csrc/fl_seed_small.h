@@ -20,11 +20,33 @@
 
 #define FL_SEED_SMALL_H 32
 #define FL_SEED_SMALL_K 96
-#define FL_SEED_NB ((FL_SEED_SMALL_H + FL_VL - 1) / FL_VL)
+#define FL_SEED_NB ((FL_SEED_SMALL_H + FL_VL - 1) / FL_VL) /* unit vectors, at most */
+/* array bounds for every case compiled (FL_NB_SWITCH's include some a path never runs) */
+#define FL_SEED_NU (FL_SEED_NB + 1)
+#define FL_SEED_NV (4 * FL_SEED_NB + 4)
+
+/* The gate layout of H units: nf = H / VL whole blocks of VL units, gate q's block b in vector
+ * q nf + b; then the r = H mod VL last units in tk vectors: tk = 0 (none), 1 or 2 packed (gate
+ * q's unit j at lane q r + j of the tail, when 4 r <= 2 VL: 2 units at AVX-512's 8 doubles take
+ * one vector for all four gates instead of four), or 4 (one vector a gate, padded, as the whole
+ * blocks). Hu = the units padded to whole vectors (h, c rows); G = the gate slots, 4 nf VL + tk VL.
+ * Slots that hold no gate have zero weights, stay 0 and get zero gradients. */
+static int seed_small_tk(int H)
+{
+    const int r = H % FL_VL;
+    return r == 0 ? 0 : 4 * r <= FL_VL ? 1 : 4 * r <= 2 * FL_VL ? 2 : 4;
+}
+
+FL_INLINE int seed_small_slot(int nf, int tk, int r, int q, int u)
+{
+    if (u < nf * FL_VL) return (q * nf + u / FL_VL) * FL_VL + u % FL_VL;
+    const int j = u - nf * FL_VL, base = 4 * nf * FL_VL;
+    return tk == 4 ? base + q * FL_VL + j : base + q * r + j;
+}
 
 typedef struct {
-    real *p, *bp;             /* the weights, resident: P (K, 4Hp), then the bias (4Hp) */
-    real *zx, *hs, *cs, *gs, *dz, *dot, *wn;
+    real *p, *bp;             /* the weights, resident: P (K, G), then the bias (G) */
+    real *zx, *hs, *cs, *as, *gs, *dz, *dot, *wn;
     real *dp, *dbp;           /* their gradients, in the same layout, last in the workspace */
 } seed_small_ws;
 
@@ -33,24 +55,26 @@ typedef struct {
  * so the gradients are one run, as the weights P | bp are). */
 static long long seed_small_layout(seed_small_ws *s, real *base, int T, int I, int H)
 {
-    const long long nb = (H + FL_VL - 1) / FL_VL, Hp = nb * FL_VL, K = (long long)H + I;
+    const long long nf = H / FL_VL, tk = seed_small_tk(H), K = (long long)H + I;
+    const long long Hu = (nf + (tk > 0)) * FL_VL, G = (4 * nf + tk) * FL_VL;
     long long used = 0;
 #define FL_VIEW(field, n)                                                                      \
     do {                                                                                       \
         s->field = base ? base + used : NULL;                                                  \
         used += (long long)(n); /* every size is whole vectors */                             \
     } while (0)
-    FL_VIEW(p, K * 4 * Hp);
-    FL_VIEW(bp, 4 * Hp);
-    FL_VIEW(zx, (long long)T * 4 * Hp); /* b + W_x x_t of every step */
-    FL_VIEW(hs, (T + 1LL) * Hp);        /* hs[t + 1] = h_t, hs[0] = 0 */
-    FL_VIEW(cs, (T + 1LL) * Hp);
-    FL_VIEW(gs, (long long)T * 4 * Hp);
-    FL_VIEW(dz, (long long)T * 4 * Hp);
-    FL_VIEW(dot, Hp);                   /* dL/dh_t reaching from step t + 1 */
-    FL_VIEW(wn, 4 * Hp * Hp);           /* P's h part transposed: rows over units */
-    FL_VIEW(dp, K * 4 * Hp);
-    FL_VIEW(dbp, 4 * Hp);
+    FL_VIEW(p, K * G);
+    FL_VIEW(bp, G);
+    FL_VIEW(zx, (long long)T * G);      /* b + W_x x_t of every step */
+    FL_VIEW(hs, (T + 1LL) * Hu);        /* hs[t + 1] = h_t, hs[0] = 0 */
+    FL_VIEW(cs, (T + 1LL) * Hu);
+    FL_VIEW(as, (T + 1LL) * Hu);        /* as[t + 1] = tanh(c_t), for backward */
+    FL_VIEW(gs, (long long)T * G);
+    FL_VIEW(dz, (long long)T * G);
+    FL_VIEW(dot, Hu);                   /* dL/dh_t reaching from step t + 1 */
+    FL_VIEW(wn, G * Hu);                /* P's h part transposed: a row of units per slot */
+    FL_VIEW(dp, K * G);
+    FL_VIEW(dbp, G);
 #undef FL_VIEW
     return used;
 }
@@ -59,69 +83,88 @@ static long long seed_small_layout(seed_small_ws *s, real *base, int T, int I, i
 static long long k_seed_small_size(int T, int I, int H, long long *n_weights)
 {
     if (T < 1 || I < 1 || H < 1 || H > FL_SEED_SMALL_H || H + I > FL_SEED_SMALL_K) return -1;
-    const long long Hp = (long long)(H + FL_VL - 1) / FL_VL * FL_VL;
-    if (n_weights) *n_weights = ((long long)H + I) * 4 * Hp + 4 * Hp;
+    const long long G = (4LL * (H / FL_VL) + seed_small_tk(H)) * FL_VL;
+    if (n_weights) *n_weights = ((long long)H + I) * G + G;
     seed_small_ws s;
     return seed_small_layout(&s, NULL, T, I, H);
 }
 
-/* Lay W (G, H + I) and b (G) out in the workspace (load = 1), or write them back (load = 0). */
+/* Lay W (4H, H + I) and b (4H) out in the workspace (load = 1), or write them back (load = 0). */
 static void k_seed_small_weights(real *ws, real *w, real *b, int T, int I, int H, int load)
 {
     seed_small_ws s;
     seed_small_layout(&s, ws, T, I, H);
-    const int Hp = (H + FL_VL - 1) / FL_VL * FL_VL, K = H + I;
-    if (load) /* Wn's padded columns stay 0 */
-        for (long long j = 0; j < 4LL * Hp * Hp; j++) s.wn[j] = 0;
+    const int nf = H / FL_VL, tk = seed_small_tk(H), r = H % FL_VL, K = H + I;
+    const long long Hu = (nf + (tk > 0)) * FL_VL, G = (4LL * nf + tk) * FL_VL;
+    if (load) { /* the slots without a gate, and Wn's padded columns, stay 0 */
+        for (long long j = 0; j < K * G + G; j++) s.p[j] = 0;
+        for (long long j = 0; j < G * Hu; j++) s.wn[j] = 0;
+    }
     for (int q = 0; q < 4; q++)
-        for (int u = 0; u < Hp; u++) {
+        for (int u = 0; u < H; u++) {
+            const int j = seed_small_slot(nf, tk, r, q, u);
             for (int k = 0; k < K; k++) {
-                real *pk = s.p + ((long long)k * 4 + q) * Hp + u;
-                if (load) *pk = u < H ? w[(long long)(q * H + u) * K + k] : 0;
-                else if (u < H) w[(long long)(q * H + u) * K + k] = *pk;
+                real *pk = s.p + (long long)k * G + j;
+                if (load) *pk = w[(long long)(q * H + u) * K + k];
+                else w[(long long)(q * H + u) * K + k] = *pk;
             }
-            if (load) s.bp[q * Hp + u] = u < H ? b[q * H + u] : 0;
-            else if (u < H) b[q * H + u] = s.bp[q * Hp + u];
+            if (load) s.bp[j] = b[q * H + u];
+            else b[q * H + u] = s.bp[j];
         }
 }
 
+/* The lanes of the packed tail's vector m that hold g (tanh); 1 if any does. */
+FL_INLINE int seed_small_tanh_lanes(int r, int m, vint *mask)
+{
+    ireal t[FL_VL];
+    int any = 0;
+    for (int l = 0; l < FL_VL; l++) {
+        const int slot = m * FL_VL + l;
+        t[l] = slot >= 2 * r && slot < 3 * r ? -1 : 0;
+        any |= t[l] != 0;
+    }
+    memcpy(mask, t, sizeof t);
+    return any;
+}
+
 /* Forward from the zero state on the resident weights: hidden (T, H) out; cell (T, H) and
- * gates (T, G) (the activated gates) out too when not NULL. A constant nb (the callers' cases)
- * keeps the accumulators in registers. */
-FL_INLINE void seed_small_forward_nb(const int nb, real *ws, const real *x, int T, int Tw,
-                                     int I, int H, real *hidden, real *cell, real *gates)
+ * gates (T, G) (the activated gates) out too when not NULL. Constant nf and tk (the callers'
+ * cases) keep the accumulators in registers. */
+FL_INLINE void seed_small_forward_c(const int nf, const int tk, real *ws, const real *x, int T,
+                                    int Tw, int I, int H, real *hidden, real *cell, real *gates)
 {
     seed_small_ws s;
     seed_small_layout(&s, ws, Tw, I, H);
-    const int Hp = nb * FL_VL, nv = 4 * nb;
-    cellcfg cf;
-    memset(&cf, 0, sizeof cf);
-    cf.clip15 = 1;
-    cf.act = FL_ACT_TANH;
+    const int nv = 4 * nf + tk, G = nv * FL_VL, Hu = (nf + (tk > 0)) * FL_VL;
+    const int r = H - nf * FL_VL, ut = nf * FL_VL; /* the tail's units start at ut */
+    vint tmask[2];
+    int mixed[2] = {0, 0};
+    if (tk == 1 || tk == 2)
+        for (int m = 0; m < tk; m++) mixed[m] = seed_small_tanh_lanes(r, m, &tmask[m]);
     /* The input's share of every step first: it does not wait for h_{t-1}. */
     for (int t = 0; t < T; t++) {
-        vreal acc[4 * FL_SEED_NB];
+        vreal acc[FL_SEED_NV];
         for (int v = 0; v < nv; v++) acc[v] = v_load(s.bp + v * FL_VL);
         for (int i = 0; i < I; i++) {
             const real a = x[(long long)t * I + i];
-            const real *pk = s.p + (long long)(H + i) * 4 * Hp;
+            const real *pk = s.p + (long long)(H + i) * G;
             for (int v = 0; v < nv; v++) acc[v] += a * v_load(pk + v * FL_VL);
         }
-        for (int v = 0; v < nv; v++) v_store(s.zx + (long long)t * 4 * Hp + v * FL_VL, acc[v]);
+        for (int v = 0; v < nv; v++) v_store(s.zx + (long long)t * G + v * FL_VL, acc[v]);
     }
-    for (int u = 0; u < Hp; u++) s.hs[u] = s.cs[u] = 0;
+    for (int u = 0; u < Hu; u++) s.hs[u] = s.cs[u] = s.as[u] = 0;
     for (int t = 0; t < T; t++) {
-        const real *hp = s.hs + (long long)t * Hp;
+        const real *hp = s.hs + (long long)t * Hu;
         /* two chains over k (even, odd) halve the multiply-add latency of the step */
-        vreal acc[4 * FL_SEED_NB], acc2[4 * FL_SEED_NB];
+        vreal acc[FL_SEED_NV], acc2[FL_SEED_NV];
         for (int v = 0; v < nv; v++) {
-            acc[v] = v_load(s.zx + (long long)t * 4 * Hp + v * FL_VL);
+            acc[v] = v_load(s.zx + (long long)t * G + v * FL_VL);
             acc2[v] = v_zero();
         }
         int k = 0;
         for (; k + 2 <= H; k += 2) {
             const real a0 = hp[k], a1 = hp[k + 1];
-            const real *p0 = s.p + (long long)k * 4 * Hp, *p1 = p0 + 4 * Hp;
+            const real *p0 = s.p + (long long)k * G, *p1 = p0 + G;
             for (int v = 0; v < nv; v++) {
                 acc[v] += a0 * v_load(p0 + v * FL_VL);
                 acc2[v] += a1 * v_load(p1 + v * FL_VL);
@@ -129,23 +172,32 @@ FL_INLINE void seed_small_forward_nb(const int nb, real *ws, const real *x, int 
         }
         if (k < H) {
             const real a0 = hp[k];
-            const real *p0 = s.p + (long long)k * 4 * Hp;
+            const real *p0 = s.p + (long long)k * G;
             for (int v = 0; v < nv; v++) acc[v] += a0 * v_load(p0 + v * FL_VL);
         }
-        real *gt = s.gs + (long long)t * 4 * Hp;
-        for (int ub = 0; ub < nb; ub++) {
-            const int u = ub * FL_VL, n = H - u < FL_VL ? H - u : FL_VL;
-            vreal zi = acc[ub] + acc2[ub], zf = acc[nb + ub] + acc2[nb + ub];
-            vreal zg = acc[2 * nb + ub] + acc2[2 * nb + ub];
-            vreal zo = acc[3 * nb + ub] + acc2[3 * nb + ub];
-            vreal c = v_load(s.cs + (long long)t * Hp + u);
-            const vreal h = cell_forward(&zi, &zf, &zg, &zo, &c, &cf, u, n);
-            v_store(gt + u, zi);
-            v_store(gt + Hp + u, zf);
-            v_store(gt + 2 * Hp + u, zg);
-            v_store(gt + 3 * Hp + u, zo);
-            v_store(s.cs + (long long)(t + 1) * Hp + u, c);
-            v_store(s.hs + (long long)(t + 1) * Hp + u, h);
+        real *gt = s.gs + (long long)t * G;
+        const long long row = (long long)(t + 1) * Hu;
+        /* whole blocks, and a padded tail (tk = 4) as one more block of r units; the seed's
+         * cell: clipped sigmoids, tanh */
+        for (int ub = 0; ub < nf + (tk == 4); ub++) {
+            const int u = ub * FL_VL, n = ub < nf ? FL_VL : r;
+            const int vi = ub < nf ? ub : 4 * nf, st = ub < nf ? nf : 1; /* gate q at vi + q st */
+            vreal zi = acc[vi] + acc2[vi], zf = acc[vi + st] + acc2[vi + st];
+            vreal zg = acc[vi + 2 * st] + acc2[vi + 2 * st];
+            vreal zo = acc[vi + 3 * st] + acc2[vi + 3 * st];
+            vreal c = v_load(s.cs + row - Hu + u), ac;
+            zi = v_sigmoid_clip15(zi);
+            zf = v_sigmoid_clip15(zf);
+            zo = v_sigmoid_clip15(zo);
+            zg = v_tanh(zg);
+            const vreal h = cell_update(zi, zf, zg, zo, &c, &ac, FL_ACT_TANH);
+            v_store(gt + vi * FL_VL, zi);
+            v_store(gt + (vi + st) * FL_VL, zf);
+            v_store(gt + (vi + 2 * st) * FL_VL, zg);
+            v_store(gt + (vi + 3 * st) * FL_VL, zo);
+            v_store(s.cs + row + u, c);
+            v_store(s.as + row + u, ac);
+            v_store(s.hs + row + u, h);
             v_store_upto(hidden + (long long)t * H + u, h, n);
             if (cell) v_store_upto(cell + (long long)t * H + u, c, n);
             if (gates) {
@@ -156,93 +208,154 @@ FL_INLINE void seed_small_forward_nb(const int nb, real *ws, const real *x, int 
                 v_store_upto(g + 3 * H, zo, n);
             }
         }
+        if (tk == 1 || tk == 2) {
+            /* the packed tail: activate its vectors (sigmoid or tanh by lane), store them, and
+             * read each gate's r lanes back from the store, aligned to the units */
+            real *tail = gt + 4 * nf * FL_VL;
+            for (int m = 0; m < tk; m++) {
+                const vreal z = acc[4 * nf + m] + acc2[4 * nf + m];
+                v_store(tail + m * FL_VL,
+                        mixed[m] ? v_sigmoid_clip15_or_tanh(z, tmask[m]) : v_sigmoid_clip15(z));
+            }
+            const vreal gi = v_load_n(tail, r), gf = v_load_n(tail + r, r);
+            const vreal gg = v_load_n(tail + 2 * r, r), go = v_load_n(tail + 3 * r, r);
+            vreal c = v_load(s.cs + row - Hu + ut), ac;
+            const vreal h = cell_update(gi, gf, gg, go, &c, &ac, FL_ACT_TANH);
+            v_store(s.cs + row + ut, c);
+            v_store(s.as + row + ut, ac);
+            v_store(s.hs + row + ut, h);
+            v_store_n(hidden + (long long)t * H + ut, h, r);
+            if (cell) v_store_n(cell + (long long)t * H + ut, c, r);
+            if (gates) {
+                real *g = gates + (long long)t * 4 * H + ut;
+                v_store_n(g, gi, r);
+                v_store_n(g + H, gf, r);
+                v_store_n(g + 2 * H, gg, r);
+                v_store_n(g + 3 * H, go, r);
+            }
+        }
     }
 }
 
 /* Backward of the sequence the last forward ran: dy (T, H), the gradient reaching each h_t from
- * the head; dP and db (the resident layout) out, overwritten. */
-FL_INLINE void seed_small_backward_nb(const int nb, real *ws, const real *x, const real *dy,
-                                      int T, int Tw, int I, int H)
+ * the head; dP and db (the resident layout) out, overwritten. tanh(c_t) is forward's. */
+FL_INLINE void seed_small_backward_c(const int nf, const int tk, real *ws, const real *x,
+                                     const real *dy, int T, int Tw, int I, int H)
 {
     seed_small_ws s;
     seed_small_layout(&s, ws, Tw, I, H);
-    const int Hp = nb * FL_VL, K = H + I, nv = 4 * nb;
+    const int nv = 4 * nf + tk, G = nv * FL_VL, nu = nf + (tk > 0), Hu = nu * FL_VL;
+    const int r = H - nf * FL_VL, K = H + I;
     cellcfg cf;
     memset(&cf, 0, sizeof cf);
     cf.clip15 = 1;
     cf.act = FL_ACT_TANH;
     for (int k = 0; k < H; k++) /* Wn[j][k] = P[k][j]: this sequence's weights */
-        for (int j = 0; j < 4 * Hp; j++) s.wn[(long long)j * Hp + k] = s.p[(long long)k * 4 * Hp + j];
-    vreal dc[FL_SEED_NB];
+        for (int j = 0; j < G; j++) s.wn[(long long)j * Hu + k] = s.p[(long long)k * G + j];
+    vreal dc[FL_SEED_NU];
     real *dh_next = s.dot;
-    for (int ub = 0; ub < nb; ub++) {
+    for (int ub = 0; ub < nu; ub++) {
         dc[ub] = v_zero();
         v_store(dh_next + ub * FL_VL, v_zero());
     }
     for (int t = T - 1; t >= 0; t--) {
-        const real *gt = s.gs + (long long)t * 4 * Hp;
-        real *dzt = s.dz + (long long)t * 4 * Hp;
-        for (int ub = 0; ub < nb; ub++) {
-            const int u = ub * FL_VL, n = H - u < FL_VL ? H - u : FL_VL;
+        const real *gt = s.gs + (long long)t * G;
+        real *dzt = s.dz + (long long)t * G;
+        const long long row = (long long)(t + 1) * Hu;
+        for (int ub = 0; ub < nu; ub++) {
+            const int u = ub * FL_VL, n = ub < nf ? FL_VL : r, packed = ub == nf && tk < 4;
+            const int vi = ub < nf ? ub : 4 * nf, st = ub < nf ? nf : 1;
             const vreal d_h = v_load(dh_next + u) + v_load_upto(dy + (long long)t * H + u, n);
+            vreal gi, gf, gg, go;
+            if (packed) {
+                const real *tail = gt + 4 * nf * FL_VL;
+                gi = v_load_n(tail, r);
+                gf = v_load_n(tail + r, r);
+                gg = v_load_n(tail + 2 * r, r);
+                go = v_load_n(tail + 3 * r, r);
+            } else {
+                gi = v_load(gt + vi * FL_VL);
+                gf = v_load(gt + (vi + st) * FL_VL);
+                gg = v_load(gt + (vi + 2 * st) * FL_VL);
+                go = v_load(gt + (vi + 3 * st) * FL_VL);
+            }
             vreal di, df, dg, d_o;
-            cell_backward(v_load(gt + u), v_load(gt + Hp + u), v_load(gt + 2 * Hp + u),
-                          v_load(gt + 3 * Hp + u), v_load(s.cs + (long long)(t + 1) * Hp + u),
-                          v_load(s.cs + (long long)t * Hp + u), d_h, &dc[ub], &di, &df, &dg,
-                          &d_o, &cf, u, n);
-            v_store(dzt + u, di);
-            v_store(dzt + Hp + u, df);
-            v_store(dzt + 2 * Hp + u, dg);
-            v_store(dzt + 3 * Hp + u, d_o);
+            cell_backward_ac(gi, gf, gg, go, v_load(s.cs + row + u), v_load(s.as + row + u),
+                             v_load(s.cs + row - Hu + u), d_h, &dc[ub], &di, &df, &dg, &d_o,
+                             &cf, u, n);
+            if (packed) {
+                /* zeros first: the lanes past the four gates' 4 r keep their weights 0 */
+                real *tail = dzt + 4 * nf * FL_VL;
+                for (int m = 0; m < tk; m++) v_store(tail + m * FL_VL, v_zero());
+                v_store_n(tail, di, r);
+                v_store_n(tail + r, df, r);
+                v_store_n(tail + 2 * r, dg, r);
+                v_store_n(tail + 3 * r, d_o, r);
+            } else {
+                v_store(dzt + vi * FL_VL, di);
+                v_store(dzt + (vi + st) * FL_VL, df);
+                v_store(dzt + (vi + 2 * st) * FL_VL, dg);
+                v_store(dzt + (vi + 3 * st) * FL_VL, d_o);
+            }
         }
         if (t == 0) break;
         /* dL/dh_{t-1} = sum over the gates' rows j of dz_j Wn[j]: a chain per gate. */
-        vreal dh4[4][FL_SEED_NB];
+        vreal dh4[4][FL_SEED_NU];
         for (int q = 0; q < 4; q++) {
-            for (int ub = 0; ub < nb; ub++) dh4[q][ub] = v_zero();
+            for (int ub = 0; ub < nu; ub++) dh4[q][ub] = v_zero();
             for (int u = 0; u < H; u++) {
-                const real dzj = dzt[q * Hp + u];
-                const real *row = s.wn + (long long)(q * Hp + u) * Hp;
-                for (int ub = 0; ub < nb; ub++) dh4[q][ub] += dzj * v_load(row + ub * FL_VL);
+                const int j = seed_small_slot(nf, tk, r, q, u);
+                const real dzj = dzt[j];
+                const real *wrow = s.wn + (long long)j * Hu;
+                for (int ub = 0; ub < nu; ub++) dh4[q][ub] += dzj * v_load(wrow + ub * FL_VL);
             }
         }
-        for (int ub = 0; ub < nb; ub++)
+        for (int ub = 0; ub < nu; ub++)
             v_store(dh_next + ub * FL_VL, (dh4[0][ub] + dh4[1][ub]) + (dh4[2][ub] + dh4[3][ub]));
     }
     /* dP[k] = sum_t [h_{t-1}, x_t][k] dz_t, db = sum_t dz_t: each over t in order. */
     for (int k = 0; k <= K; k++) {
-        vreal acc[4 * FL_SEED_NB];
+        vreal acc[FL_SEED_NV];
         for (int v = 0; v < nv; v++) acc[v] = v_zero();
         for (int t = 0; t < T; t++) {
             const real a = k == K ? R(1)
-                         : k < H ? s.hs[(long long)t * Hp + k] : x[(long long)t * I + k - H];
-            const real *dzt = s.dz + (long long)t * 4 * Hp;
+                         : k < H ? s.hs[(long long)t * Hu + k] : x[(long long)t * I + k - H];
+            const real *dzt = s.dz + (long long)t * G;
             for (int v = 0; v < nv; v++) acc[v] += a * v_load(dzt + v * FL_VL);
         }
-        real *out = k == K ? s.dbp : s.dp + (long long)k * 4 * Hp;
+        real *out = k == K ? s.dbp : s.dp + (long long)k * G;
         for (int v = 0; v < nv; v++) v_store(out + v * FL_VL, acc[v]);
     }
 }
 
-/* nb as a constant for the sizes a path can have (nb <= FL_SEED_NB), a variable beyond. */
+/* nf and tk as constants for the sizes a path can have (H <= 32: nf <= 32 / VL; tk = 0 only
+ * when H is whole blocks), variables beyond. */
 #if FL_DOUBLE /* FL_VL for the preprocessor */
 #define FL_SEED_VL_PP (FL_VBYTES / 8)
 #else
 #define FL_SEED_VL_PP (FL_VBYTES / 4)
 #endif
-#if (FL_SEED_SMALL_H + FL_SEED_VL_PP - 1) / FL_SEED_VL_PP >= 4
-#define FL_NB_CASES34(CALL) case 3: CALL(3); break; case 4: CALL(4); break;
-#elif (FL_SEED_SMALL_H + FL_SEED_VL_PP - 1) / FL_SEED_VL_PP >= 3
-#define FL_NB_CASES34(CALL) case 3: CALL(3); break;
+#define FL_SEED_CASES_NF(CALL, NF)                                                             \
+    case NF * 8 + 0: CALL(NF, 0); break;                                                       \
+    case NF * 8 + 1: CALL(NF, 1); break;                                                       \
+    case NF * 8 + 2: CALL(NF, 2); break;                                                       \
+    case NF * 8 + 4: CALL(NF, 4); break;
+#if FL_SEED_SMALL_H / FL_SEED_VL_PP >= 4
+#define FL_SEED_CASES_34(CALL) FL_SEED_CASES_NF(CALL, 3) case 4 * 8 + 0: CALL(4, 0); break;
+#elif FL_SEED_SMALL_H / FL_SEED_VL_PP >= 3
+#define FL_SEED_CASES_34(CALL) FL_SEED_CASES_NF(CALL, 3)
 #else
-#define FL_NB_CASES34(CALL)
+#define FL_SEED_CASES_34(CALL)
 #endif
 #define FL_NB_SWITCH(CALL)                                                                     \
-    switch ((H + FL_VL - 1) / FL_VL) {                                                         \
-    case 1: CALL(1); break;                                                                    \
-    case 2: CALL(2); break;                                                                    \
-    FL_NB_CASES34(CALL)                                                                        \
-    default: CALL((H + FL_VL - 1) / FL_VL);                                                    \
+    switch (H / FL_VL * 8 + seed_small_tk(H)) {                                                \
+    case 0 * 8 + 1: CALL(0, 1); break;                                                         \
+    case 0 * 8 + 2: CALL(0, 2); break;                                                         \
+    case 0 * 8 + 4: CALL(0, 4); break;                                                         \
+    FL_SEED_CASES_NF(CALL, 1)                                                                  \
+    FL_SEED_CASES_NF(CALL, 2)                                                                  \
+    FL_SEED_CASES_34(CALL)                                                                     \
+    default: CALL(H / FL_VL, seed_small_tk(H));                                                \
     }
 
 /* Tw: the steps the workspace was laid out for (its layout depends on it); T <= Tw. */
@@ -251,7 +364,7 @@ static fl_status k_seed_small_forward(real *ws, const real *x, int T, int Tw, in
 {
     if (T < 1 || T > Tw || k_seed_small_size(Tw, I, H, NULL) < 0 || !ws || !x || !hidden)
         return FL_ERR_ARG;
-#define FL_CALL(N) seed_small_forward_nb(N, ws, x, T, Tw, I, H, hidden, cell, gates)
+#define FL_CALL(NF, TK) seed_small_forward_c(NF, TK, ws, x, T, Tw, I, H, hidden, cell, gates)
     FL_NB_SWITCH(FL_CALL)
 #undef FL_CALL
     return FL_OK;
@@ -262,11 +375,12 @@ static fl_status k_seed_small_backward(real *ws, const real *x, const real *dy, 
 {
     if (T < 1 || T > Tw || k_seed_small_size(Tw, I, H, NULL) < 0 || !ws || !x || !dy)
         return FL_ERR_ARG;
-#define FL_CALL(N) seed_small_backward_nb(N, ws, x, dy, T, Tw, I, H)
+#define FL_CALL(NF, TK) seed_small_backward_c(NF, TK, ws, x, dy, T, Tw, I, H)
     FL_NB_SWITCH(FL_CALL)
 #undef FL_CALL
     return FL_OK;
 }
 #undef FL_NB_SWITCH
-#undef FL_NB_CASES34
+#undef FL_SEED_CASES_34
+#undef FL_SEED_CASES_NF
 #undef FL_SEED_VL_PP

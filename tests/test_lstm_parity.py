@@ -155,22 +155,28 @@ def test_parity_on_every_isa_path(isa):
         assert_params_close(fast, ref, prefix="after train: ")
 
 
-@pytest.mark.parametrize("I, H, O", [(1, 1, 1), (1, 10, 1), (3, 17, 2), (2, 32, 1),
-                                     (1, 33, 1), (64, 32, 1)])
-def test_train_on_the_small_model_path_on_every_isa_path(isa, I, H, O):
-    """LSTM.train up to 32 units (and H + I <= 96) runs fl_seed_small.h, whose padding of the
-    units into vectors differs per ISA path (1 to 16 vectors a gate); 33 units and H + I = 96
-    sit on both sides of the limits. Every path matches the reference, and so do the states
-    the class exposes after train (the last sequence's forward)."""
-    fast, ref = pair(I, H, O, seed=7, lr=0.05, verbose=False)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("I, H, O", [(1, 1, 1), (1, 2, 1), (1, 3, 1), (1, 10, 1), (2, 11, 1),
+                                     (3, 17, 2), (1, 20, 1), (2, 32, 1), (1, 33, 1),
+                                     (64, 32, 1)])
+def test_train_on_the_small_model_path_on_every_isa_path(isa, I, H, O, dtype):
+    """LSTM.train up to 32 units (and H + I <= 96) runs fl_seed_small.h, whose layout of the
+    units in vectors differs per ISA path and width: whole blocks of 2 to 16 units, and the
+    units past them either packed with all four gates in one or two vectors (lanes of both
+    activations in one vector) or padded to a vector a gate. These sizes give every kind on
+    every path; 33 units and H + I = 96 sit on both sides of the limits. Every path matches the
+    reference, and so do the states the class exposes after train (the last sequence's
+    forward)."""
+    fast, ref = pair(I, H, O, seed=7, lr=0.05, verbose=False, dtype=dtype)
     X, y = make_sequences(np.random.default_rng(7), I, O, (3, 15))
     losses_fast = fast.train(X, y, epochs=3)
     with quiet():
         losses_ref = ref.train(X, y, epochs=3)
-    assert_close("train losses", losses_fast, losses_ref)
-    assert_params_close(fast, ref, prefix="after train: ")
+    assert_close("train losses", losses_fast, losses_ref, dtype)
+    assert_params_close(fast, ref, dtype, prefix="after train: ")
     for name in ("h_states", "c_states", "i_gates", "f_gates", "c_tildes", "o_gates"):
-        assert_close(name, np.array(getattr(fast, name)), np.array(getattr(ref, name)))
+        assert_close(name, np.array(getattr(fast, name), dtype=np.float64),
+                     np.array(getattr(ref, name)), dtype)
 
 
 def test_seed_sigmoid_clip_at_15_is_kept():
