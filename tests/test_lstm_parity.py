@@ -762,3 +762,40 @@ def test_backward_without_a_new_forward_uses_current_weights(after):
                                                                else y[0]),
                  ref.backward(y[-1] if after == "train" else y[0]))
     assert_params_close(fast, ref, prefix=f"after a second backward ({after}): ")
+
+
+@pytest.mark.parametrize("odd", ["none", "strided", "float32", "list", "big-endian",
+                                 "misaligned", "2-d items", "one 2-d item"])
+def test_train_on_a_list_of_windows_equals_train_on_their_array(odd):
+    """train copies a list of equal arrays in one Cython loop (fastlstm.lstm._stack_equal) and
+    falls back to NumPy's conversion for any other list: both give what the stacked array
+    gives, whatever one odd item the list holds."""
+    rng = np.random.default_rng(31)
+    data = rng.standard_normal((6, 5))
+    X = [row.copy() for row in data]
+    y = [0.5 * row for row in X]
+    k = 3
+    if odd == "strided":
+        X[k] = np.repeat(data[k], 2)[::2]
+    elif odd == "float32":
+        X[k] = data[k].astype(np.float32)
+    elif odd == "list":
+        X[k] = data[k].tolist()
+    elif odd == "big-endian":
+        X[k] = data[k].astype(">f8")
+    elif odd == "misaligned":
+        raw = np.zeros(5 * 8 + 1, np.uint8)[1:].view(np.float64)
+        raw[:] = data[k]
+        X[k] = raw
+    elif odd == "2-d items":
+        X = [x[:, None] for x in X]
+        y = [t[:, None] for t in y]
+    elif odd == "one 2-d item":
+        X[k] = data[k][:, None]
+    stacked = np.stack([np.asarray(x, dtype=np.float64).reshape(5, 1) for x in X])
+    a, _ = pair(1, 4, 1, seed=31, verbose=False)
+    b, _ = pair(1, 4, 1, seed=31, verbose=False)
+    losses_list = a.train(X, y, epochs=2)
+    losses_array = b.train(stacked, np.stack([np.reshape(t, (5, 1)) for t in y]), epochs=2)
+    assert losses_list == losses_array
+    assert np.array_equal(a.flat, b.flat)

@@ -17,7 +17,7 @@ handed them explicitly, so the C side holds no setting; what it keeps are facts 
 
 import os
 
-from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcmp, memcpy, memset
@@ -1379,3 +1379,57 @@ cdef class StreamRunner:
             PyBuffer_Release(&view)
         _check(st, "LSTMStream.step")
         self.cur = dst
+
+
+# ------------------------------------------------------------------------------------------------
+# Lists of sequences
+# ------------------------------------------------------------------------------------------------
+
+def stack_equal(seq, out):
+    """Copy the items of the list ``seq`` end to end into ``out`` (a C-contiguous array) when
+    each one exposes a C-contiguous, aligned buffer of out's native element type with the
+    shape of the first and they fill out exactly: what ``np.asarray(seq)`` would give for
+    them, without NumPy's item-by-item conversion of a list. True when done; False (out's
+    contents then undefined) for anything else, and the caller converts as before."""
+    if type(seq) is not list or len(seq) == 0:
+        return False
+    cdef Py_buffer dst, src
+    PyObject_GetBuffer(out, &dst, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+    cdef Py_ssize_t n = len(seq), k, j, each = 0
+    cdef Py_ssize_t shape0[2]
+    cdef int ndim0 = -1, ok = 1
+    cdef char *to = <char *>dst.buf
+    try:
+        if dst.format == NULL or dst.format[1] != 0 or (dst.format[0] != b'd' and
+                                                         dst.format[0] != b'f'):
+            return False
+        for k in range(n):
+            try:
+                PyObject_GetBuffer(seq[k], &src, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+            except (TypeError, ValueError, BufferError):
+                return False
+            try:
+                if (src.format == NULL or src.format[0] != dst.format[0] or src.format[1] != 0
+                        or src.ndim < 1 or src.ndim > 2
+                        or (<size_t>src.buf) % <size_t>dst.itemsize != 0):
+                    ok = 0
+                elif k == 0:
+                    ndim0 = src.ndim
+                    for j in range(src.ndim):
+                        shape0[j] = src.shape[j]
+                    each = src.len
+                    if each * n != dst.len:
+                        ok = 0
+                else:
+                    ok = src.ndim == ndim0 and src.len == each
+                    for j in range(src.ndim):
+                        ok = ok and src.shape[j] == shape0[j]
+                if ok:
+                    memcpy(to + k * each, src.buf, <size_t>each)
+            finally:
+                PyBuffer_Release(&src)
+            if not ok:
+                return False
+    finally:
+        PyBuffer_Release(&dst)
+    return True
