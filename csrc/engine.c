@@ -58,4 +58,5 @@ const FL_FN(fl_kernels) FL_TABLE = {
     k_seed_small_weights,
     k_seed_small_forward,
     k_seed_small_backward,
+    k_seed_small_apply,
 };

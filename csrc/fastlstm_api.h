@@ -247,16 +247,20 @@ typedef struct {
                  real *scratch);
     void (*gate_forward)(real *hidden, real *c_out, real *gates, const real *c_prev, int B,
                          int H); /* one step's gate pass on rows of G preactivations */
-    /* The seed model's recurrence for small H on weights kept in its own layout for a whole
-     * training call (fl_seed_small.h): the workspace size (-1: not for these sizes; n_weights
-     * receives the values of the kept weights, which start the workspace, and of their
-     * gradients, which end it), laying W and b out or back, forward, backward. */
-    long long (*seed_small_size)(int T, int I, int H, long long *n_weights);
-    void (*seed_small_weights)(real *ws, real *w, real *b, int T, int I, int H, int load);
-    fl_status (*seed_small_forward)(real *ws, const real *x, int T, int Tw, int I, int H,
-                                    real *hidden, real *cell, real *gates);
-    fl_status (*seed_small_backward)(real *ws, const real *x, const real *dy, int T, int Tw,
-                                     int I, int H);
+    /* The seed model for small H, recurrence and head, on a model kept in its own layout for a
+     * whole training call (fl_seed_small.h): the workspace size (-1: not for these sizes;
+     * n_weights receives the values of the kept model, which starts the workspace, and of its
+     * gradients, which end it), laying W, b, Wy, by out or back, forward with the loss,
+     * backward, the clipped SGD update. */
+    long long (*seed_small_size)(int T, int I, int H, int O, long long *n_weights);
+    void (*seed_small_weights)(real *ws, real *w, real *b, real *wy, real *by, int T, int I,
+                               int H, int O, int load);
+    fl_status (*seed_small_forward)(real *ws, const real *x, const real *targets, int T, int Tw,
+                                    int I, int H, int O, real *hidden, real *cell, real *gates,
+                                    double *loss);
+    fl_status (*seed_small_backward)(real *ws, const real *x, int T, int Tw, int I, int H,
+                                     int O);
+    fl_status (*seed_small_apply)(real *ws, int Tw, int I, int H, int O, real lr, real clip);
 } FL_FN(fl_kernels);
 
 /* The kernel table of an ISA path, NULL if this build or this CPU lacks it (for the library's

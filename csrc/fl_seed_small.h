@@ -5,17 +5,19 @@
  * hundred multiply-adds, so what the general sequence kernels spend around them (packing both
  * ways, the product's dispatch, the after-loop products) would cost more than the math.
  *
- * The weights stay in this file's layout for a whole fl_seed_train call: `load` lays W and b
- * out once, every sequence trains on them (seed.c updates them in place, elementwise, as it
- * would the natural ones: the layout does not change an update), and `store` writes them back.
+ * The model (W, b and the head Wy, by) stays in this file's layout for a whole fl_seed_train
+ * call: `load` lays it out once, every sequence trains on it (forward with the head and the
+ * loss, backward, the clipped SGD update, all here: seed.c only loops over the sequences), and
+ * `store` writes it back. The update is elementwise, so the layout does not change it.
  *
- * Layout: the units are padded to Hp = nb vectors (padded units have zero weights and biases,
- * so they stay 0 and get zero gradients, and the update leaves them 0); block (q, ub) is gate
- * q's units [ub VL, ub VL + VL). P[k][q Hp + u] = W[q H + u][k] for the column k of [h, x]: a
- * gate's preactivations are broadcasts of h_{t-1}[k] or x_t[k] times vectors of P, and
- * dL/dh_{t-1} = sum_j dz_t[j] Wn[j] on Wn, P's h part transposed once per sequence (rows
- * over units: a broadcast of dz_t[j] times vectors again). The gate math is fl_gates.h's, as in
- * the general kernels.
+ * Layout: P[k][slot] = W[q H + u][k] for the column k of [h, x], the slots of gate q's unit u
+ * as seed_small_slot gives them (whole blocks of VL units, then the last units packed or
+ * padded); slots, units and outputs without a value have zero weights, stay 0 and get zero
+ * gradients, so the update leaves them 0. A gate's preactivations are broadcasts of
+ * h_{t-1}[k] or x_t[k] times vectors of P, and dL/dh_{t-1} = sum_j dz_t[j] Wn[j] on Wn, P's h
+ * part transposed once per sequence (rows over units: a broadcast of dz_t[j] times vectors
+ * again). The head's rows Wy[k] are over the units padded to Hu, as h_t is. The gate math is
+ * fl_gates.h's, as in the general kernels.
  */
 
 #define FL_SEED_SMALL_H 32
@@ -45,15 +47,19 @@ FL_INLINE int seed_small_slot(int nf, int tk, int r, int q, int u)
 }
 
 typedef struct {
-    real *p, *bp;             /* the weights, resident: P (K, G), then the bias (G) */
-    real *zx, *hs, *cs, *as, *gs, *dz, *dot, *wn;
-    real *dp, *dbp;           /* their gradients, in the same layout, last in the workspace */
+    /* the model, resident: P (K, G), the bias (G), the head Wy (O, Hu) and by (O, padded) */
+    real *p, *bp, *wy, *by;
+    real *zx, *hs, *cs, *as, *gs, *dz, *dot, *wn, *err;
+    real *dp, *dbp, *dwy, *dby; /* their gradients, in the same layout, last in the workspace */
 } seed_small_ws;
 
-/* The workspace views for sequences of up to T steps; base NULL only counts. P and bp are
- * adjacent, and so are dP and dbp at the very end (seed.c appends the head's gradients there,
- * so the gradients are one run, as the weights P | bp are). */
-static long long seed_small_layout(seed_small_ws *s, real *base, int T, int I, int H)
+/* The values of O outputs rounded up to whole vectors (the bias by and its gradient). */
+FL_INLINE long long seed_small_ov(long long n) { return (n + FL_VL - 1) / FL_VL * FL_VL; }
+
+/* The workspace views for sequences of up to T steps and O outputs; base NULL only counts.
+ * The model (P | bp | Wy | by) is one run at the start, its gradients one run of the same
+ * layout at the end, so the update is one pass over both. */
+static long long seed_small_layout(seed_small_ws *s, real *base, int T, int I, int H, int O)
 {
     const long long nf = H / FL_VL, tk = seed_small_tk(H), K = (long long)H + I;
     const long long Hu = (nf + (tk > 0)) * FL_VL, G = (4 * nf + tk) * FL_VL;
@@ -65,6 +71,8 @@ static long long seed_small_layout(seed_small_ws *s, real *base, int T, int I, i
     } while (0)
     FL_VIEW(p, K * G);
     FL_VIEW(bp, G);
+    FL_VIEW(wy, O * Hu);
+    FL_VIEW(by, seed_small_ov(O));
     FL_VIEW(zx, (long long)T * G);      /* b + W_x x_t of every step */
     FL_VIEW(hs, (T + 1LL) * Hu);        /* hs[t + 1] = h_t, hs[0] = 0 */
     FL_VIEW(cs, (T + 1LL) * Hu);
@@ -73,32 +81,49 @@ static long long seed_small_layout(seed_small_ws *s, real *base, int T, int I, i
     FL_VIEW(dz, (long long)T * G);
     FL_VIEW(dot, Hu);                   /* dL/dh_t reaching from step t + 1 */
     FL_VIEW(wn, G * Hu);                /* P's h part transposed: a row of units per slot */
+    FL_VIEW(err, seed_small_ov((long long)T * O)); /* (T, O): y_t - target_t */
     FL_VIEW(dp, K * G);
     FL_VIEW(dbp, G);
+    FL_VIEW(dwy, O * Hu);
+    FL_VIEW(dby, seed_small_ov(O));
 #undef FL_VIEW
     return used;
 }
 
-/* Values of the workspace, and of its weights and of its gradients (-1: not for these sizes). */
-static long long k_seed_small_size(int T, int I, int H, long long *n_weights)
+/* Values of the workspace (-1: not for these sizes); n_weights receives those of the resident
+ * model (P | bp | Wy | by), which start the workspace; its gradients, as many, end it. */
+static long long k_seed_small_size(int T, int I, int H, int O, long long *n_weights)
 {
-    if (T < 1 || I < 1 || H < 1 || H > FL_SEED_SMALL_H || H + I > FL_SEED_SMALL_K) return -1;
-    const long long G = (4LL * (H / FL_VL) + seed_small_tk(H)) * FL_VL;
-    if (n_weights) *n_weights = ((long long)H + I) * G + G;
+    if (T < 1 || I < 1 || H < 1 || O < 1 || H > FL_SEED_SMALL_H || H + I > FL_SEED_SMALL_K)
+        return -1;
+    const long long nf = H / FL_VL, tk = seed_small_tk(H), K = (long long)H + I;
+    const long long Hu = (nf + (tk > 0)) * FL_VL, G = (4 * nf + tk) * FL_VL;
+    if (n_weights) *n_weights = K * G + G + O * Hu + seed_small_ov(O); /* as the layout's */
     seed_small_ws s;
-    return seed_small_layout(&s, NULL, T, I, H);
+    return seed_small_layout(&s, NULL, T, I, H, O);
 }
 
-/* Lay W (4H, H + I) and b (4H) out in the workspace (load = 1), or write them back (load = 0). */
-static void k_seed_small_weights(real *ws, real *w, real *b, int T, int I, int H, int load)
+/* Lay W (4H, H + I), b (4H), Wy (O, H) and by (O) out in the workspace (load = 1), or write
+ * them back (load = 0). */
+static void k_seed_small_weights(real *ws, real *w, real *b, real *wy, real *by, int T, int I,
+                                 int H, int O, int load)
 {
     seed_small_ws s;
-    seed_small_layout(&s, ws, T, I, H);
+    seed_small_layout(&s, ws, T, I, H, O);
     const int nf = H / FL_VL, tk = seed_small_tk(H), r = H % FL_VL, K = H + I;
     const long long Hu = (nf + (tk > 0)) * FL_VL, G = (4LL * nf + tk) * FL_VL;
-    if (load) { /* the slots without a gate, and Wn's padded columns, stay 0 */
-        for (long long j = 0; j < K * G + G; j++) s.p[j] = 0;
+    if (load) { /* the slots without a gate, padded units and outputs, Wn's padding stay 0 */
+        for (real *q = s.p; q < s.zx; q++) *q = 0;
         for (long long j = 0; j < G * Hu; j++) s.wn[j] = 0;
+    }
+    for (int k = 0; k < O; k++) {
+        for (int u = 0; u < H; u++) {
+            real *q = s.wy + (long long)k * Hu + u;
+            if (load) *q = wy[(long long)k * H + u];
+            else wy[(long long)k * H + u] = *q;
+        }
+        if (load) s.by[k] = by[k];
+        else by[k] = s.by[k];
     }
     for (int q = 0; q < 4; q++)
         for (int u = 0; u < H; u++) {
@@ -127,15 +152,18 @@ FL_INLINE int seed_small_tanh_lanes(int r, int m, vint *mask)
     return any;
 }
 
-/* Forward from the zero state on the resident weights: hidden (T, H) out; cell (T, H) and
- * gates (T, G) (the activated gates) out too when not NULL. Constant nf and tk (the callers'
- * cases) keep the accumulators in registers. */
-FL_INLINE void seed_small_forward_c(const int nf, const int tk, real *ws, const real *x, int T,
-                                    int Tw, int I, int H, real *hidden, real *cell, real *gates)
+/* Forward from the zero state on the resident model, with the head: err (T, O) = Wy h_t + by -
+ * target_t kept for backward, *loss the seed's sum over the steps of |err_t|^2 / 2 (from the
+ * last step to the first, as its loop adds them); hidden, cell (T, H) and gates (T, 4H) (the
+ * activated gates) out where not NULL. Constant nf and tk (the callers' cases) keep the
+ * accumulators in registers. */
+FL_INLINE void seed_small_forward_c(const int nf, const int tk, real *ws, const real *x,
+                                    const real *targets, int T, int Tw, int I, int H, int O,
+                                    real *hidden, real *cell, real *gates, double *loss)
 {
     seed_small_ws s;
-    seed_small_layout(&s, ws, Tw, I, H);
-    const int nv = 4 * nf + tk, G = nv * FL_VL, Hu = (nf + (tk > 0)) * FL_VL;
+    seed_small_layout(&s, ws, Tw, I, H, O);
+    const int nv = 4 * nf + tk, G = nv * FL_VL, nu = nf + (tk > 0), Hu = nu * FL_VL;
     const int r = H - nf * FL_VL, ut = nf * FL_VL; /* the tail's units start at ut */
     vint tmask[2];
     int mixed[2] = {0, 0};
@@ -198,7 +226,7 @@ FL_INLINE void seed_small_forward_c(const int nf, const int tk, real *ws, const 
             v_store(s.cs + row + u, c);
             v_store(s.as + row + u, ac);
             v_store(s.hs + row + u, h);
-            v_store_upto(hidden + (long long)t * H + u, h, n);
+            if (hidden) v_store_upto(hidden + (long long)t * H + u, h, n);
             if (cell) v_store_upto(cell + (long long)t * H + u, c, n);
             if (gates) {
                 real *g = gates + (long long)t * 4 * H + u;
@@ -210,7 +238,8 @@ FL_INLINE void seed_small_forward_c(const int nf, const int tk, real *ws, const 
         }
         if (tk == 1 || tk == 2) {
             /* the packed tail: activate its vectors (sigmoid or tanh by lane), store them, and
-             * read each gate's r lanes back from the store, aligned to the units */
+             * read each gate's r lanes back from the store, aligned to the units (permutes by
+             * a lane index, the other way, made the seed epoch 15 % slower) */
             real *tail = gt + 4 * nf * FL_VL;
             for (int m = 0; m < tk; m++) {
                 const vreal z = acc[4 * nf + m] + acc2[4 * nf + m];
@@ -224,7 +253,7 @@ FL_INLINE void seed_small_forward_c(const int nf, const int tk, real *ws, const 
             v_store(s.cs + row + ut, c);
             v_store(s.as + row + ut, ac);
             v_store(s.hs + row + ut, h);
-            v_store_n(hidden + (long long)t * H + ut, h, r);
+            if (hidden) v_store_n(hidden + (long long)t * H + ut, h, r);
             if (cell) v_store_n(cell + (long long)t * H + ut, c, r);
             if (gates) {
                 real *g = gates + (long long)t * 4 * H + ut;
@@ -234,16 +263,35 @@ FL_INLINE void seed_small_forward_c(const int nf, const int tk, real *ws, const 
                 v_store_n(g + 3 * H, go, r);
             }
         }
+        /* the head on h_t: nothing of this step's recurrence waits for it */
+        for (int k = 0; k < O; k++) {
+            const real *wk = s.wy + (long long)k * Hu;
+            vreal acc = v_load(s.hs + row) * v_load(wk);
+            for (int ub = 1; ub < nu; ub++)
+                acc += v_load(s.hs + row + ub * FL_VL) * v_load(wk + ub * FL_VL);
+            s.err[(long long)t * O + k] =
+                (v_hsum(acc) + s.by[k]) - targets[(long long)t * O + k];
+        }
     }
+    double total = 0;
+    for (int t = T - 1; t >= 0; t--) {
+        double step = 0;
+        for (int k = 0; k < O; k++) {
+            const double e = s.err[(long long)t * O + k];
+            step += e * e;
+        }
+        total += step / 2;
+    }
+    *loss = total;
 }
 
-/* Backward of the sequence the last forward ran: dy (T, H), the gradient reaching each h_t from
- * the head; dP and db (the resident layout) out, overwritten. tanh(c_t) is forward's. */
-FL_INLINE void seed_small_backward_c(const int nf, const int tk, real *ws, const real *x,
-                                     const real *dy, int T, int Tw, int I, int H)
+/* Backward of the sequence the last forward ran, from its err: the gradients of the whole
+ * resident model (dP, db, dWy, dby) out, overwritten. tanh(c_t) is forward's. */
+FL_INLINE void seed_small_backward_c(const int nf, const int tk, real *ws, const real *x, int T,
+                                     int Tw, int I, int H, int O)
 {
     seed_small_ws s;
-    seed_small_layout(&s, ws, Tw, I, H);
+    seed_small_layout(&s, ws, Tw, I, H, O);
     const int nv = 4 * nf + tk, G = nv * FL_VL, nu = nf + (tk > 0), Hu = nu * FL_VL;
     const int r = H - nf * FL_VL, K = H + I;
     cellcfg cf;
@@ -265,7 +313,11 @@ FL_INLINE void seed_small_backward_c(const int nf, const int tk, real *ws, const
         for (int ub = 0; ub < nu; ub++) {
             const int u = ub * FL_VL, n = ub < nf ? FL_VL : r, packed = ub == nf && tk < 4;
             const int vi = ub < nf ? ub : 4 * nf, st = ub < nf ? nf : 1;
-            const vreal d_h = v_load(dh_next + u) + v_load_upto(dy + (long long)t * H + u, n);
+            /* dL/dh_t: from step t + 1, and from the head, err_t Wy */
+            vreal dyh = s.err[(long long)t * O] * v_load(s.wy + u);
+            for (int k = 1; k < O; k++)
+                dyh += s.err[(long long)t * O + k] * v_load(s.wy + (long long)k * Hu + u);
+            const vreal d_h = v_load(dh_next + u) + dyh;
             vreal gi, gf, gg, go;
             if (packed) {
                 const real *tail = gt + 4 * nf * FL_VL;
@@ -326,6 +378,21 @@ FL_INLINE void seed_small_backward_c(const int nf, const int tk, real *ws, const
         real *out = k == K ? s.dbp : s.dp + (long long)k * G;
         for (int v = 0; v < nv; v++) v_store(out + v * FL_VL, acc[v]);
     }
+    /* dWy[k] = sum_t err_t[k] h_t, dby[k] = sum_t err_t[k], over t in order */
+    for (long long j = 0; j < seed_small_ov(O); j++) s.dby[j] = 0;
+    for (int k = 0; k < O; k++) {
+        vreal acc[FL_SEED_NU];
+        real db = 0;
+        for (int ub = 0; ub < nu; ub++) acc[ub] = v_zero();
+        for (int t = 0; t < T; t++) {
+            const real e = s.err[(long long)t * O + k];
+            for (int ub = 0; ub < nu; ub++)
+                acc[ub] += e * v_load(s.hs + (long long)(t + 1) * Hu + ub * FL_VL);
+            db += e;
+        }
+        for (int ub = 0; ub < nu; ub++) v_store(s.dwy + (long long)k * Hu + ub * FL_VL, acc[ub]);
+        s.dby[k] = db;
+    }
 }
 
 /* nf and tk as constants for the sizes a path can have (H <= 32: nf <= 32 / VL; tk = 0 only
@@ -358,28 +425,78 @@ FL_INLINE void seed_small_backward_c(const int nf, const int tk, real *ws, const
     default: CALL(H / FL_VL, seed_small_tk(H));                                                \
     }
 
-/* Tw: the steps the workspace was laid out for (its layout depends on it); T <= Tw. */
-static fl_status k_seed_small_forward(real *ws, const real *x, int T, int Tw, int I, int H,
-                                      real *hidden, real *cell, real *gates)
+/* Tw: the steps the workspace was laid out for (its layout depends on it); T <= Tw.
+ * FL_ERR_NONFINITE for a loss that is not finite (backward must not run then). */
+static fl_status k_seed_small_forward(real *ws, const real *x, const real *targets, int T,
+                                      int Tw, int I, int H, int O, real *hidden, real *cell,
+                                      real *gates, double *loss)
 {
-    if (T < 1 || T > Tw || k_seed_small_size(Tw, I, H, NULL) < 0 || !ws || !x || !hidden)
+    if (T < 1 || T > Tw || k_seed_small_size(Tw, I, H, O, NULL) < 0 || !ws || !x || !targets ||
+        !loss)
         return FL_ERR_ARG;
-#define FL_CALL(NF, TK) seed_small_forward_c(NF, TK, ws, x, T, Tw, I, H, hidden, cell, gates)
+#define FL_CALL(NF, TK)                                                                        \
+    seed_small_forward_c(NF, TK, ws, x, targets, T, Tw, I, H, O, hidden, cell, gates, loss)
+    FL_NB_SWITCH(FL_CALL)
+#undef FL_CALL
+    return isfinite(*loss) ? FL_OK : FL_ERR_NONFINITE;
+}
+
+static fl_status k_seed_small_backward(real *ws, const real *x, int T, int Tw, int I, int H,
+                                       int O)
+{
+    if (T < 1 || T > Tw || k_seed_small_size(Tw, I, H, O, NULL) < 0 || !ws || !x)
+        return FL_ERR_ARG;
+#define FL_CALL(NF, TK) seed_small_backward_c(NF, TK, ws, x, T, Tw, I, H, O)
     FL_NB_SWITCH(FL_CALL)
 #undef FL_CALL
     return FL_OK;
 }
 
-static fl_status k_seed_small_backward(real *ws, const real *x, const real *dy, int T, int Tw,
-                                       int I, int H)
+/* Keeps the compiler from fusing a product with the sum that reads it: the seed's update
+ * rounds lr * g, then p - that, as NumPy does (the portable path never fuses). */
+#if FL_ISA == 1 || FL_ISA == 2
+#define FL_ROUNDED(v) __asm__("" : "+v"(v))
+#elif FL_ISA == 3
+#define FL_ROUNDED(v) __asm__("" : "+w"(v))
+#else
+#define FL_ROUNDED(v) ((void)0)
+#endif
+
+/* The seed's update of the whole resident model from its gradients (backward's): every
+ * gradient clipped to [-clip, clip] (an infinity to +-clip, as np.clip does); if any is NaN
+ * after that (with clip <= 0, no clipping: if any is not finite) nothing changes and the result
+ * is FL_ERR_NONFINITE; else p -= lr * g. Elementwise, so the layout changes nothing; padded
+ * slots have zero gradients and stay 0. */
+static fl_status k_seed_small_apply(real *ws, int Tw, int I, int H, int O, real lr, real clip)
 {
-    if (T < 1 || T > Tw || k_seed_small_size(Tw, I, H, NULL) < 0 || !ws || !x || !dy)
-        return FL_ERR_ARG;
-#define FL_CALL(NF, TK) seed_small_backward_c(NF, TK, ws, x, dy, T, Tw, I, H)
-    FL_NB_SWITCH(FL_CALL)
-#undef FL_CALL
+    long long n = 0;
+    if (k_seed_small_size(Tw, I, H, O, &n) < 0 || !ws) return FL_ERR_ARG;
+    seed_small_ws s;
+    seed_small_layout(&s, ws, Tw, I, H, O);
+    real *p = s.p;
+    const real *g = s.dp;
+    /* every size in the run is whole vectors */
+    vint bad = (vint)v_zero();
+    for (long long j = 0; j < n; j += FL_VL) {
+        const vreal x = v_load(g + j);
+        if (clip > 0) bad |= x != x;
+        else bad |= (x - x) != (x - x); /* x - x: NaN unless x is finite */
+    }
+    ireal lanes[FL_VL];
+    memcpy(lanes, &bad, sizeof lanes);
+    for (int l = 0; l < FL_VL; l++)
+        if (lanes[l]) return FL_ERR_NONFINITE;
+    const vreal rate = v_set1(lr), hi = v_set1(clip), lo = v_set1(-clip);
+    for (long long j = 0; j < n; j += FL_VL) {
+        vreal x = v_load(g + j);
+        if (clip > 0) x = v_sel(x < lo, lo, v_sel(x > hi, hi, x));
+        vreal step = rate * x;
+        FL_ROUNDED(step);
+        v_store(p + j, v_load(p + j) - step);
+    }
     return FL_OK;
 }
+#undef FL_ROUNDED
 #undef FL_NB_SWITCH
 #undef FL_SEED_CASES_34
 #undef FL_SEED_CASES_NF

@@ -102,8 +102,8 @@ static int FL_FN(no_nan)(const real *v, long long n)
 /* The seed's head and loss on hidden (T, H): err (T, O) = Wy h_t + by - target_t, the loss
  * sum_t |err_t|^2 / 2 summed from the last step to the first as the seed's loop does, dWy (O, H),
  * dby (O) and dy (T, H) = err Wy, the gradient reaching each h_t. FL_ERR_NONFINITE for a loss
- * that is not finite. Plain loops (this file has no fused multiply-add), so both training
- * paths round alike. */
+ * that is not finite. The general path's (backward, and train beyond fl_seed_small.h's sizes);
+ * the small model's path has the head and the update in fl_seed_small.h. */
 static fl_status FL_FN(seed_head)(const real *wy, const real *by, const real *hidden,
                                   const real *targets, int T, int H, int O, real *err,
                                   real *dwy, real *dby, real *dy, double *total_out)
@@ -155,8 +155,7 @@ static fl_status FL_FN(seed_head)(const real *wy, const real *by, const real *hi
 /* The seed's update from the gradients of w (n_w values), b (n_b), wy (O, H), by (O), one
  * contiguous run at grads in that order: every gradient clipped to [-clip, clip] (an infinite
  * one to +-clip, as in the seed), and if any is NaN after that (or non-finite, with clip = none)
- * nothing changes; else SGD. Elementwise, so the same for W in its natural layout and for the
- * small-model recurrence's own. */
+ * nothing changes; else SGD. The general path's (k_seed_small_apply is the small model's). */
 static fl_status FL_FN(seed_apply)(real *w, long long n_w, real *b, long long n_b, real *wy,
                                    real *by, real *grads, int H, int O, real lr, real clip)
 {
@@ -183,17 +182,13 @@ static fl_status FL_FN(seed_apply)(real *w, long long n_w, real *b, long long n_
     return FL_OK;
 }
 
-/* Workspace of fl_seed_train's small-model path for sequences of up to T steps: the
- * recurrence's (its kept weights first, their gradients last), then dWy (O, H) and dby (O)
- * (so the gradients are one run), err (T, O), dy (T, H). -1 where it does not apply. */
+/* Workspace of fl_seed_train's small-model path for sequences of up to T steps
+ * (fl_seed_small.h's: the kept model first, its gradients last). -1 where it does not apply. */
 static long long FL_FN(seed_small_size)(int isa, int T, int I, int H, int O,
                                         long long *n_weights)
 {
     const FL_FN(fl_kernels) *k = FL_FN(fl_kernels_of)(isa);
-    if (!k || O < 1) return -1;
-    const long long small = k->seed_small_size(T, I, H, n_weights);
-    if (small < 0) return -1;
-    return small + (long long)O * H + O + (long long)T * O + (long long)T * H;
+    return k ? k->seed_small_size(T, I, H, O, n_weights) : -1;
 }
 
 fl_status FL_FN(fl_seed_backward)(const fl_exec *run, real *w, real *b, real *wy, real *by,
@@ -265,14 +260,9 @@ fl_status FL_FN(fl_seed_train)(int isa, real *w, real *b, real *wy, real *by, do
     /* The caller's workspace is fl_seed_workspace_size(.., t_max, ..): enough for the small
      * model's path, which keeps W and b in its own layout for the whole call. */
     const FL_FN(fl_kernels) *kt = FL_FN(fl_kernels_of)(isa);
-    long long n_kept = 0;
-    const long long small = FL_FN(seed_small_size)(isa, t_max, I, H, O, &n_kept);
-    const long long rec = small > 0 ? kt->seed_small_size(t_max, I, H, NULL) : 0;
-    real *kept = workspace, *grads = workspace + rec - n_kept; /* then dWy, dby */
-    real *dwy = workspace + rec, *dby = dwy + (long long)O * H;
-    real *err = dby + O, *dy = err + (long long)t_max * O;
+    const long long small = FL_FN(seed_small_size)(isa, t_max, I, H, O, NULL);
     const fl_exec one = {isa, 1, FL_SPLIT_AUTO, FL_STEP_AUTO, NULL};
-    if (small > 0) kt->seed_small_weights(workspace, w, b, t_max, I, H, 1);
+    if (small > 0) kt->seed_small_weights(workspace, w, b, wy, by, t_max, I, H, O, 1);
     fl_status st = FL_OK;
     for (int e = 0; e < epochs && st == FL_OK; e++) {
         double total = 0;
@@ -282,18 +272,16 @@ fl_status FL_FN(fl_seed_train)(int isa, real *w, real *b, real *wy, real *by, do
             const real *x = x_all + start * I, *targets = y_all + start * O;
             double loss = 0;
             if (small > 0) {
-                /* no products (fl_seed_small.h); the last sequence's forward stays readable
-                 * (its cell and gates too), as after the general path */
+                /* no products, the head and the update inside (fl_seed_small.h); the last
+                 * sequence's forward stays readable (hidden, cell, gates), as after the
+                 * general path */
                 const int last = e == epochs - 1 && s == n_seq - 1;
-                st = kt->seed_small_forward(workspace, x, T, t_max, I, H, hidden,
-                                            last ? cell : NULL, last ? gates : NULL);
                 double sum = 0;
-                if (st == FL_OK)
-                    st = FL_FN(seed_head)(wy, by, hidden, targets, T, H, O, err, dwy, dby, dy,
-                                          &sum);
-                if (st == FL_OK) st = kt->seed_small_backward(workspace, x, dy, T, t_max, I, H);
-                if (st == FL_OK)
-                    st = FL_FN(seed_apply)(kept, n_kept, NULL, 0, wy, by, grads, H, O, lr, clip);
+                st = kt->seed_small_forward(workspace, x, targets, T, t_max, I, H, O,
+                                            last ? hidden : NULL, last ? cell : NULL,
+                                            last ? gates : NULL, &sum);
+                if (st == FL_OK) st = kt->seed_small_backward(workspace, x, T, t_max, I, H, O);
+                if (st == FL_OK) st = kt->seed_small_apply(workspace, t_max, I, H, O, lr, clip);
                 loss = sum / T;
             } else {
                 /* No outputs here: backward computes them with the head it is about to update. */
@@ -314,6 +302,6 @@ fl_status FL_FN(fl_seed_train)(int isa, real *w, real *b, real *wy, real *by, do
         *done_seqs = 0;
     }
     /* the kept weights back into W and b: the last finite ones, whatever stopped the loop */
-    if (small > 0) kt->seed_small_weights(workspace, w, b, t_max, I, H, 0);
+    if (small > 0) kt->seed_small_weights(workspace, w, b, wy, by, t_max, I, H, O, 0);
     return st;
 }
