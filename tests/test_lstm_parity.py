@@ -765,9 +765,11 @@ def test_backward_without_a_new_forward_uses_current_weights(after):
 
 
 @pytest.mark.parametrize("odd", ["none", "strided", "float32", "list", "big-endian",
-                                 "misaligned", "2-d items", "one 2-d item"])
+                                 "misaligned", "2-d items", "one 2-d item", "memoryview",
+                                 "subclass", "read-only"])
 def test_train_on_a_list_of_windows_equals_train_on_their_array(odd):
-    """train copies a list of equal arrays in one Cython loop (fastlstm.lstm._stack_equal) and
+    """train copies a list of equal arrays in one Cython loop (fastlstm.lstm._stack_equal:
+    NumPy's C API for exact ndarrays, the buffer protocol from the first other item on) and
     falls back to NumPy's conversion for any other list: both give what the stacked array
     gives, whatever one odd item the list holds."""
     rng = np.random.default_rng(31)
@@ -792,6 +794,13 @@ def test_train_on_a_list_of_windows_equals_train_on_their_array(odd):
         y = [t[:, None] for t in y]
     elif odd == "one 2-d item":
         X[k] = data[k][:, None]
+    elif odd == "memoryview":  # a buffer that is no ndarray: the items after it too
+        X[k] = memoryview(data[k].copy())
+    elif odd == "subclass":
+        X[k] = data[k].copy().view(np.recarray)
+    elif odd == "read-only":
+        X[k] = data[k].copy()
+        X[k].flags.writeable = False
     stacked = np.stack([np.asarray(x, dtype=np.float64).reshape(5, 1) for x in X])
     a, _ = pair(1, 4, 1, seed=31, verbose=False)
     b, _ = pair(1, 4, 1, seed=31, verbose=False)
@@ -799,3 +808,7 @@ def test_train_on_a_list_of_windows_equals_train_on_their_array(odd):
     losses_array = b.train(stacked, np.stack([np.reshape(t, (5, 1)) for t in y]), epochs=2)
     assert losses_list == losses_array
     assert np.array_equal(a.flat, b.flat)
+    if odd in ("none", "memoryview", "subclass", "read-only"):  # copied, not converted
+        out = np.empty((len(X), 5), np.float64)
+        assert fastlstm._core.stack_equal(X, out)
+        assert np.array_equal(out, stacked[:, :, 0])

@@ -22,7 +22,17 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcmp, memcpy, memset
 
+cimport numpy as cnp
+
+cdef extern from *:
+    # NumPy's headers bring C99's <complex.h>, whose macro I would rename fields called I.
+    """
+    #undef I
+    """
+
 from fastlstm._kernels cimport *
+
+cnp.import_array()
 
 ctypedef fused floating:
     float
@@ -1385,25 +1395,80 @@ cdef class StreamRunner:
 # Lists of sequences
 # ------------------------------------------------------------------------------------------------
 
+cdef int _plain_array(object a, int type_num, int ndim0, const cnp.npy_intp *shape0) noexcept:
+    """1 when a is an exact ndarray of type_num (native byte order), C-contiguous, aligned, of 1
+    or 2 dimensions and, when ndim0 > 0, of shape shape0[:ndim0]; -1 when it is an exact
+    ndarray that is not; 0 when it is no exact ndarray (ask its buffer)."""
+    if not cnp.PyArray_CheckExact(a):
+        return 0
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef int nd = cnp.PyArray_NDIM(arr), j
+    if (cnp.PyArray_TYPE(arr) != type_num or not cnp.PyArray_ISNOTSWAPPED(arr)
+            or not cnp.PyArray_IS_C_CONTIGUOUS(arr) or not cnp.PyArray_ISALIGNED(arr)
+            or nd < 1 or nd > 2):
+        return -1
+    if ndim0 > 0:
+        if nd != ndim0:
+            return -1
+        for j in range(nd):
+            if cnp.PyArray_DIMS(arr)[j] != shape0[j]:
+                return -1
+    return 1
+
+
 def stack_equal(seq, out):
     """Copy the items of the list ``seq`` end to end into ``out`` (a C-contiguous array) when
     each one exposes a C-contiguous, aligned buffer of out's native element type with the
     shape of the first and they fill out exactly: what ``np.asarray(seq)`` would give for
     them, without NumPy's item-by-item conversion of a list. True when done; False (out's
-    contents then undefined) for anything else, and the caller converts as before."""
+    contents then undefined) for anything else, and the caller converts as before. Exact
+    ndarrays are read through NumPy's C API (a few field reads an item; the buffer protocol
+    cost about 40 ns an item, 6 us for the seed's 152 windows), other objects through their
+    buffers."""
     if type(seq) is not list or len(seq) == 0:
         return False
-    cdef Py_buffer dst, src
-    PyObject_GetBuffer(out, &dst, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
     cdef Py_ssize_t n = len(seq), k, j, each = 0
-    cdef Py_ssize_t shape0[2]
-    cdef int ndim0 = -1, ok = 1
-    cdef char *to = <char *>dst.buf
+    cdef cnp.npy_intp shape0[2]
+    cdef int ndim0 = -1, ok = 1, kind, type_num
+    cdef Py_buffer dst, src
+    cdef char *to
+    cdef cnp.ndarray arr
+    if cnp.PyArray_CheckExact(out):
+        arr = <cnp.ndarray>out
+        type_num = cnp.PyArray_TYPE(arr)
+        if ((type_num != cnp.NPY_DOUBLE and type_num != cnp.NPY_FLOAT)
+                or not cnp.PyArray_ISNOTSWAPPED(arr) or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+                or not cnp.PyArray_ISWRITEABLE(arr)):
+            return False
+        to = <char *>cnp.PyArray_DATA(arr)
+        for k in range(n):
+            item = seq[k]
+            kind = _plain_array(item, type_num, ndim0, shape0)
+            if kind < 0:
+                return False
+            if kind == 0:
+                break  # not an ndarray: this one and the rest through their buffers
+            arr = <cnp.ndarray>item
+            if k == 0:
+                ndim0 = cnp.PyArray_NDIM(arr)
+                for j in range(ndim0):
+                    shape0[j] = cnp.PyArray_DIMS(arr)[j]
+                each = cnp.PyArray_NBYTES(arr)
+                if each * n != cnp.PyArray_NBYTES(<cnp.ndarray>out):
+                    return False
+            memcpy(to + k * each, cnp.PyArray_DATA(arr), <size_t>each)
+        else:
+            return True
+    else:
+        k = 0
+    # The buffer protocol, from item k on (k = 0 when out is no exact ndarray).
+    PyObject_GetBuffer(out, &dst, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+    to = <char *>dst.buf
     try:
         if dst.format == NULL or dst.format[1] != 0 or (dst.format[0] != b'd' and
                                                          dst.format[0] != b'f'):
             return False
-        for k in range(n):
+        while k < n:
             try:
                 PyObject_GetBuffer(seq[k], &src, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
             except (TypeError, ValueError, BufferError):
@@ -1413,7 +1478,7 @@ def stack_equal(seq, out):
                         or src.ndim < 1 or src.ndim > 2
                         or (<size_t>src.buf) % <size_t>dst.itemsize != 0):
                     ok = 0
-                elif k == 0:
+                elif ndim0 < 0:
                     ndim0 = src.ndim
                     for j in range(src.ndim):
                         shape0[j] = src.shape[j]
@@ -1430,6 +1495,7 @@ def stack_equal(seq, out):
                 PyBuffer_Release(&src)
             if not ok:
                 return False
+            k += 1
     finally:
         PyBuffer_Release(&dst)
     return True

@@ -313,7 +313,8 @@ class LSTM:
     # -- training -----------------------------------------------------------------------------
 
     def _pack(self, X_train, y_train):
-        """All sequences end to end, (rows, I) and (rows, O), with their start offsets."""
+        """All sequences end to end, (rows, I) and (rows, O), with their start offsets, and the
+        longest sequence's length."""
         try:
             n = len(X_train)
         except TypeError:
@@ -343,7 +344,8 @@ class LSTM:
             xs.append(x)
             ys.append(y)
             offsets[k + 1] = offsets[k] + x.shape[0]
-        return np.concatenate(xs).reshape(-1), np.concatenate(ys).reshape(-1), offsets
+        t_max = max(x.shape[0] for x in xs)
+        return np.concatenate(xs).reshape(-1), np.concatenate(ys).reshape(-1), offsets, t_max
 
     def _pack_uniform(self, X_train, y_train, n):
         """The common case in one conversion: n sequences of one length T, as an (n, T) or
@@ -366,7 +368,7 @@ class LSTM:
         T = x.shape[1]
         x = to_array(x, "X_train", self.dtype).reshape(-1)
         y = to_array(y, "y_train", self.dtype).reshape(-1)
-        return x, y, np.arange(n + 1, dtype=np.int64) * T
+        return x, y, np.arange(0, (n + 1) * T, T, dtype=np.int64), T
 
     def train(self, X_train, y_train, epochs=100):
         """Train sequence by sequence, in order, as the seed does.
@@ -390,9 +392,8 @@ class LSTM:
             ``err.losses`` holds the completed epochs' losses.
         """
         epochs = check_positive_int(epochs, "epochs", minimum=0)
-        x_all, y_all, offsets = self._pack(X_train, y_train)
+        x_all, y_all, offsets, t_max = self._pack(X_train, y_train)
         I, H, O = self.input_size, self.hidden_size, self.output_size
-        t_max = int(np.max(np.diff(offsets)))
         hidden, cell, gates, w_t = self._buffers(t_max)
         work = self._scratch("work", _core.seed_workspace_size(dtype_name(self.dtype), t_max, I,
                                                                H, O))
