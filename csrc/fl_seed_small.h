@@ -152,6 +152,27 @@ FL_INLINE int seed_small_tanh_lanes(int r, int m, vint *mask)
     return any;
 }
 
+/* Step t's cell c, tanh(c) ac and h for the n units from u kept in the workspace (rows of Hu
+ * from row), and written out where hidden, cell, gates (the activated i, f, g, o) are not
+ * NULL. */
+FL_INLINE void seed_small_keep(const seed_small_ws *s, long long row, int u, int n, int t, int H,
+                               vreal c, vreal ac, vreal h, vreal gi, vreal gf, vreal gg,
+                               vreal go, real *hidden, real *cell, real *gates)
+{
+    v_store(s->cs + row + u, c);
+    v_store(s->as + row + u, ac);
+    v_store(s->hs + row + u, h);
+    if (hidden) v_store_upto(hidden + (long long)t * H + u, h, n);
+    if (cell) v_store_upto(cell + (long long)t * H + u, c, n);
+    if (gates) {
+        real *g = gates + (long long)t * 4 * H + u;
+        v_store_upto(g, gi, n);
+        v_store_upto(g + H, gf, n);
+        v_store_upto(g + 2 * H, gg, n);
+        v_store_upto(g + 3 * H, go, n);
+    }
+}
+
 /* Forward from the zero state on the resident model, with the head: err (T, O) = Wy h_t + by -
  * target_t kept for backward, *loss the seed's sum over the steps of |err_t|^2 / 2 (from the
  * last step to the first, as its loop adds them); hidden, cell (T, H) and gates (T, 4H) (the
@@ -223,18 +244,7 @@ FL_INLINE void seed_small_forward_c(const int nf, const int tk, real *ws, const 
             v_store(gt + (vi + st) * FL_VL, zf);
             v_store(gt + (vi + 2 * st) * FL_VL, zg);
             v_store(gt + (vi + 3 * st) * FL_VL, zo);
-            v_store(s.cs + row + u, c);
-            v_store(s.as + row + u, ac);
-            v_store(s.hs + row + u, h);
-            if (hidden) v_store_upto(hidden + (long long)t * H + u, h, n);
-            if (cell) v_store_upto(cell + (long long)t * H + u, c, n);
-            if (gates) {
-                real *g = gates + (long long)t * 4 * H + u;
-                v_store_upto(g, zi, n);
-                v_store_upto(g + H, zf, n);
-                v_store_upto(g + 2 * H, zg, n);
-                v_store_upto(g + 3 * H, zo, n);
-            }
+            seed_small_keep(&s, row, u, n, t, H, c, ac, h, zi, zf, zg, zo, hidden, cell, gates);
         }
         if (tk == 1 || tk == 2) {
             /* the packed tail: activate its vectors (sigmoid or tanh by lane), store them, and
@@ -250,18 +260,7 @@ FL_INLINE void seed_small_forward_c(const int nf, const int tk, real *ws, const 
             const vreal gg = v_load_n(tail + 2 * r, r), go = v_load_n(tail + 3 * r, r);
             vreal c = v_load(s.cs + row - Hu + ut), ac;
             const vreal h = cell_update(gi, gf, gg, go, &c, &ac, FL_ACT_TANH);
-            v_store(s.cs + row + ut, c);
-            v_store(s.as + row + ut, ac);
-            v_store(s.hs + row + ut, h);
-            if (hidden) v_store_n(hidden + (long long)t * H + ut, h, r);
-            if (cell) v_store_n(cell + (long long)t * H + ut, c, r);
-            if (gates) {
-                real *g = gates + (long long)t * 4 * H + ut;
-                v_store_n(g, gi, r);
-                v_store_n(g + H, gf, r);
-                v_store_n(g + 2 * H, gg, r);
-                v_store_n(g + 3 * H, go, r);
-            }
+            seed_small_keep(&s, row, ut, r, t, H, c, ac, h, gi, gf, gg, go, hidden, cell, gates);
         }
         /* the head on h_t: nothing of this step's recurrence waits for it */
         for (int k = 0; k < O; k++) {
