@@ -33,18 +33,28 @@ FL_INLINE vreal v_gate(vreal z, const cellcfg *cf)
  * 1/b = a (c r). A few roundings more than three divisions (a few ulp), a third of the
  * divider's work: 5 % of a step at H = 64..128 (measured). Sharing the candidate's tanh
  * division too measured no faster (more live registers beside the product's tile). */
-FL_INLINE void v_sigmoid3(vreal *zi, vreal *zf, vreal *zo)
+FL_INLINE vreal v_sigmoid_e(vreal z) { return v_expneg(v_negabs(z)); }
+
+/* The three sigmoids from the preactivations and their e = v_sigmoid_e(z): the division they
+ * share. Apart from v_sigmoid3 so the gate pass can compute the exponentials in loops of their
+ * own (fl_seq.h, gate_pass). */
+FL_INLINE void v_sigmoid3_from(vreal zi, vreal zf, vreal zo, vreal ei, vreal ef, vreal eo,
+                               vreal *si_out, vreal *sf_out, vreal *so_out)
 {
-    const vreal ei = v_expneg(-v_abs(*zi)), ef = v_expneg(-v_abs(*zf));
-    const vreal eo = v_expneg(-v_abs(*zo));
     const vreal a = R(1) + ei, b = R(1) + ef, c = R(1) + eo;
     const vreal ab = a * b;
     const vreal r = R(1) / (ab * c);
     const vreal cr = c * r;
     const vreal si = b * cr, sf = a * cr, so = ab * r;
-    *zi = v_sel(*zi < R(0), ei * si, si);
-    *zf = v_sel(*zf < R(0), ef * sf, sf);
-    *zo = v_sel(*zo < R(0), eo * so, so);
+    *si_out = v_sel(zi < R(0), ei * si, si);
+    *sf_out = v_sel(zf < R(0), ef * sf, sf);
+    *so_out = v_sel(zo < R(0), eo * so, so);
+}
+
+FL_INLINE void v_sigmoid3(vreal *zi, vreal *zf, vreal *zo)
+{
+    v_sigmoid3_from(*zi, *zf, *zo, v_sigmoid_e(*zi), v_sigmoid_e(*zf), v_sigmoid_e(*zo), zi, zf,
+                    zo);
 }
 
 FL_INLINE vreal v_act(vreal z, int act)
@@ -63,7 +73,7 @@ FL_INLINE vreal v_act_grad(vreal a, int act)
 FL_INLINE vreal v_clamp(vreal v, real clip)
 {
     /* NaN stays NaN: both comparisons are false for it. */
-    return v_sel(v > clip, v_set1(clip), v_sel(v < -clip, v_set1(-clip), v));
+    return v_minc(clip, v_maxc(-clip, v));
 }
 
 /* 1 where an activation's argument was inside the clip range (its gradient passes), 0 where it
@@ -113,12 +123,19 @@ static cellcfg cellcfg_make(const fl_cell *cell, const real *peephole, int H)
 /* The plain cell (exact sigmoid, tanh, no extras) without a branch, for callers that run
  * several vectors side by side so that their dependency chains overlap; cell_forward's plain
  * case is this, so both give the same bits. */
+/* The plain cell's state update from its activated gates: *c is c_{t-1} in and c_t out;
+ * returns h_t. */
+FL_INLINE vreal cell_plain_update(vreal i, vreal f, vreal g, vreal o, vreal *c)
+{
+    *c = f * *c + i * g;
+    return o * v_tanh(*c);
+}
+
 FL_INLINE vreal cell_plain(vreal *zi, vreal *zf, vreal *zg, vreal *zo, vreal *c)
 {
     v_sigmoid3(zi, zf, zo);
     *zg = v_tanh(*zg);
-    *c = *zf * *c + *zi * *zg;
-    return *zo * v_tanh(*c);
+    return cell_plain_update(*zi, *zf, *zg, *zo, c);
 }
 
 /* Whether a cell is the plain one (cell_plain). */

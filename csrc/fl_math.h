@@ -81,14 +81,14 @@ FL_INLINE vreal v_expneg_normal(vreal xc)
 FL_INLINE vreal v_expneg(vreal x)
 {
     const vint under = x < R(FL_EXPNEG_MIN); /* NaN: false, stays NaN */
-    const vreal xc = v_sel(under, v_set1(R(FL_EXPNEG_MIN)), x);
+    const vreal xc = v_maxc(R(FL_EXPNEG_MIN), x);
     return v_sel(under, v_zero(), v_expneg_normal(xc));
 }
 
 /* Exact sigmoid without overflow: e = exp(-|x|); x >= 0 -> 1/(1+e), x < 0 -> e/(1+e). */
 FL_INLINE vreal v_sigmoid(vreal x)
 {
-    const vreal e = v_expneg(-v_abs(x));
+    const vreal e = v_expneg(v_negabs(x));
     const vreal s = R(1) / (R(1) + e);
     return v_sel(x < R(0), e * s, s);
 }
@@ -97,13 +97,13 @@ FL_INLINE vreal v_sigmoid(vreal x)
  * in np.clip. exp(-y) for y in [-15, 15] is computed as 1/exp(-15..0) on the positive side. */
 FL_INLINE vreal v_clip15(vreal x)
 {
-    return v_sel(x < R(-15), v_set1(R(-15)), v_sel(x > R(15), v_set1(R(15)), x));
+    return v_maxc(R(-15), v_minc(R(15), x));
 }
 
 FL_INLINE vreal v_sigmoid_clip15(vreal x)
 {
     const vreal y = v_clip15(x);
-    const vreal e = v_expneg_normal(-v_abs(y)); /* -15 <= -|y| <= 0 */
+    const vreal e = v_expneg_normal(v_negabs(y)); /* -15 <= -|y| <= 0 */
     /* 1 / (1 + exp(-y)): y >= 0 -> 1 / (1 + e); y < 0 -> 1 / (1 + 1/e) = e / (e + 1), as
      * e * (1 / (1 + e)): one division for both sides, as v_sigmoid */
     const vreal s = R(1) / (R(1) + e);
@@ -115,7 +115,7 @@ FL_INLINE vreal v_sigmoid_clip15(vreal x)
 FL_INLINE void v_tanh_parts(vreal x, vreal *num, vreal *den)
 {
     /* NaN fails both comparisons and stays NaN. */
-    const vreal xc = v_sel(x > R(9), v_set1(R(9)), v_sel(x < R(-9), v_set1(R(-9)), x));
+    const vreal xc = v_minc(R(9), v_maxc(R(-9), x));
     const vreal u = xc * xc;
     vreal p = v_set1(-0x1.851e4ap-44f);
     p = p * u + 0x1.d5abbcp-35f;
@@ -135,7 +135,7 @@ FL_INLINE void v_tanh_parts(vreal x, vreal *num, vreal *den)
 FL_INLINE vreal v_tanh_finish(vreal t)
 {
     /* Rounding can take |t| a hair past 1 near the clamp (1.0000001 at 9); tanh never does. */
-    return v_sel(t > R(1), v_set1(R(1)), v_sel(t < R(-1), v_set1(R(-1)), t));
+    return v_minc(R(1), v_maxc(R(-1), t));
 }
 
 FL_INLINE vreal v_tanh(vreal x)
@@ -148,7 +148,7 @@ FL_INLINE vreal v_tanh(vreal x)
 /* |x| >= 0.55: (1 - e) / (1 + e) with e = exp(-2|x|) <= 0.333, no cancellation. From |x| = 20
  * on that is exactly 1 (e <= 4.3e-18 < half an ulp of 1), so the argument stops at -40 and exp
  * needs no underflow guard (NaN passes: both comparisons are false). This is exp's argument. */
-FL_INLINE vreal v_tanh_exparg(vreal ax) { return R(-2) * v_sel(ax > R(20), v_set1(R(20)), ax); }
+FL_INLINE vreal v_tanh_exparg(vreal ax) { return R(-2) * v_minc(R(20), ax); }
 
 /* tanh from big = (1 - e) / (1 + e) (right for |x| >= 0.55) and, below 0.55, x * P(x^2). */
 FL_INLINE vreal v_tanh_finish(vreal x, vreal ax, vreal big)
@@ -192,11 +192,11 @@ FL_INLINE vreal v_sigmoid_clip15_or_tanh(vreal x, vint tmask)
     const vreal y = v_clip15(x);
 #if FL_DOUBLE
     const vreal ax = v_abs(x);
-    const vreal e = v_expneg_normal(v_sel(tmask, v_tanh_exparg(ax), -v_abs(y)));
+    const vreal e = v_expneg_normal(v_sel(tmask, v_tanh_exparg(ax), v_negabs(y)));
     const vreal q = v_sel(tmask, R(1) - e, v_set1(R(1))) / (R(1) + e);
     return v_sel(tmask, v_tanh_finish(x, ax, q), v_sel(y < R(0), e * q, q));
 #else
-    const vreal e = v_expneg_normal(-v_abs(y));
+    const vreal e = v_expneg_normal(v_negabs(y));
     vreal num, den;
     v_tanh_parts(x, &num, &den);
     const vreal q = v_sel(tmask, num, v_set1(R(1))) / v_sel(tmask, den, R(1) + e);
@@ -204,8 +204,8 @@ FL_INLINE vreal v_sigmoid_clip15_or_tanh(vreal x, vint tmask)
 #endif
 }
 
-/* relu with NaN kept (x < 0 is false for NaN), as np.maximum(x, 0) does. */
-FL_INLINE vreal v_relu(vreal x) { return v_sel(x < R(0), v_zero(), x); }
+/* relu with NaN kept (0 > x is false for NaN), as np.maximum(x, 0) does. */
+FL_INLINE vreal v_relu(vreal x) { return v_maxc(R(0), x); }
 
 #undef FL_EXPNEG_MIN
 #undef FL_SHIFTER

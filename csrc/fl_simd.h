@@ -9,6 +9,9 @@
  */
 #include <stdint.h>
 #include <string.h>
+#if FL_ISA == 2 || FL_ISA == 1
+#include <immintrin.h>
+#endif
 
 #if FL_DOUBLE
 typedef int64_t ireal;
@@ -43,6 +46,46 @@ FL_INLINE vreal v_sel(vint mask, vreal a, vreal b)
 
 FL_INLINE vreal v_abs(vreal x) { return (vreal)((vint)x & ~(vint)v_set1(R(-0.0))); }
 
+/* -|x| (the sign bit set): one bit operation, the same bits as -v_abs(x). */
+FL_INLINE vreal v_negabs(vreal x) { return (vreal)((vint)x | (vint)v_set1(R(-0.0))); }
+
+/* Clamps against a constant c, the same bits as the selects they replace, NaN kept:
+ * v_minc(c, x) = c < x ? c : x and v_maxc(c, x) = c > x ? c : x (x when unordered). On x86 these
+ * are single instructions (minps / maxps return their second operand when either is NaN, which
+ * is x here) in place of a compare and a blend: the gate math is bound by the two vector pipes
+ * that run both on Zen 1 and Zen 2. Elsewhere, the selects. */
+FL_INLINE vreal v_minc(real c, vreal x)
+{
+#if FL_ISA == 2 && FL_DOUBLE
+    return (vreal)_mm512_min_pd(_mm512_set1_pd(c), (__m512d)x);
+#elif FL_ISA == 2
+    return (vreal)_mm512_min_ps(_mm512_set1_ps(c), (__m512)x);
+#elif FL_ISA == 1 && FL_DOUBLE
+    return (vreal)_mm256_min_pd(_mm256_set1_pd(c), (__m256d)x);
+#elif FL_ISA == 1
+    return (vreal)_mm256_min_ps(_mm256_set1_ps(c), (__m256)x);
+#else
+    const vreal cv = v_set1(c);
+    return v_sel(cv < x, cv, x);
+#endif
+}
+
+FL_INLINE vreal v_maxc(real c, vreal x)
+{
+#if FL_ISA == 2 && FL_DOUBLE
+    return (vreal)_mm512_max_pd(_mm512_set1_pd(c), (__m512d)x);
+#elif FL_ISA == 2
+    return (vreal)_mm512_max_ps(_mm512_set1_ps(c), (__m512)x);
+#elif FL_ISA == 1 && FL_DOUBLE
+    return (vreal)_mm256_max_pd(_mm256_set1_pd(c), (__m256d)x);
+#elif FL_ISA == 1
+    return (vreal)_mm256_max_ps(_mm256_set1_ps(c), (__m256)x);
+#else
+    const vreal cv = v_set1(c);
+    return v_sel(cv > x, cv, x);
+#endif
+}
+
 /* |mag| with the sign of `sign`. */
 FL_INLINE vreal v_copysign(vreal mag, vreal sign)
 {
@@ -54,9 +97,6 @@ FL_INLINE vreal v_copysign(vreal mag, vreal sign)
  * ragged ends of rows, computed with the same vector code as every other lane. AVX-512 and
  * AVX2 use masked loads and stores (lanes outside the mask are never touched, so nothing past
  * the row is read); other paths go through a small array. */
-#if FL_ISA == 2 || FL_ISA == 1
-#include <immintrin.h>
-#endif
 
 FL_INLINE vreal v_load_n(const real *p, int n)
 {

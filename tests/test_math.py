@@ -86,3 +86,35 @@ def test_special_values(dtype, isa):
     for gate in range(3):
         np.testing.assert_array_equal(sig[[0, 1, 4, 5, 7, 8], gate], [0.5, 0.5, 1, 0, 1, 0])
     assert np.isnan(tanh[6]) and np.all(np.isnan(sig[6])), "NaN propagates"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("H", [72, 13])
+def test_sequence_gate_pass_special_values(dtype, H, isa):
+    """The sequence kernel's gate pass (the panel step's, in chunks of vectors, and its ragged
+    end) on the special values: the same h and c as the cell step's gate math, NaN included,
+    and the NumPy reference where that is finite."""
+    import fastlstm
+    from fastlstm.reference import lstm_layer_forward
+
+    tiny = np.finfo(dtype).smallest_subnormal
+    z = np.array([0.0, tiny, -tiny, np.inf, -np.inf, np.nan, 1e30, -1e30, 3.5, -7.25, 9.5,
+                  -20.0, 0.125], dtype)
+    layer = fastlstm.LSTMLayer(1, H, dtype=dtype, seed=0)
+    sd = {k: np.zeros_like(v) for k, v in layer.state_dict().items()}
+    sd["weight_ih_l0"] = np.ones_like(sd["weight_ih_l0"])
+    layer.load_state_dict(sd)
+    x = z.reshape(1, -1, 1)
+    y, (h, c) = layer.forward(x, training=False)
+    y2, (h2, c2) = layer.forward(x, training=True)  # keeps the gates: the other branch
+    sig, tanh = activated_gates(z, dtype)
+    c_want = sig[:, 0] * tanh  # c_0 = 0: c_1 = i g
+    with np.errstate(invalid="ignore", over="ignore"):
+        ref = lstm_layer_forward(x.astype(np.float64), {k: v.astype(np.float64)
+                                                        for k, v in sd.items()}, 1, False)[0]
+    for got_h, got_c in ((y[0], c[0]), (y2[0], c2[0])):
+        np.testing.assert_array_equal(got_h, np.broadcast_to(got_h[:, :1], got_h.shape))
+        np.testing.assert_array_equal(got_c[:, 0], c_want)
+        np.testing.assert_array_equal(np.isnan(got_h[:, 0]), np.isnan(z))
+        finite = np.isfinite(ref[0, :, 0])
+        np.testing.assert_allclose(got_h[finite, 0], ref[0, finite, 0], rtol=1e-5, atol=1e-30)
