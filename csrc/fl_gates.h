@@ -72,7 +72,7 @@ FL_INLINE vreal v_act_grad(vreal a, int act)
 
 FL_INLINE vreal v_clamp(vreal v, real clip)
 {
-    /* NaN stays NaN: both comparisons are false for it. */
+    /* NaN stays NaN (v_minc and v_maxc return x when unordered). */
     return v_minc(clip, v_maxc(-clip, v));
 }
 
@@ -120,9 +120,6 @@ static cellcfg cellcfg_make(const fl_cell *cell, const real *peephole, int H)
 
 /* Forward of the VL units at offset u: z* hold the preactivations and become the activated
  * gates; *c is c_{t-1} in and c_t out; returns h_t. */
-/* The plain cell (exact sigmoid, tanh, no extras) without a branch, for callers that run
- * several vectors side by side so that their dependency chains overlap; cell_forward's plain
- * case is this, so both give the same bits. */
 /* The plain cell's state update from its activated gates: *c is c_{t-1} in and c_t out;
  * returns h_t. */
 FL_INLINE vreal cell_plain_update(vreal i, vreal f, vreal g, vreal o, vreal *c)
@@ -131,6 +128,9 @@ FL_INLINE vreal cell_plain_update(vreal i, vreal f, vreal g, vreal o, vreal *c)
     return o * v_tanh(*c);
 }
 
+/* The plain cell (exact sigmoid, tanh, no extras) without a branch; cell_forward's plain case
+ * is this, and the gate pass's loops (fl_seq.h) take the same steps, so all give the same
+ * bits. */
 FL_INLINE vreal cell_plain(vreal *zi, vreal *zf, vreal *zg, vreal *zo, vreal *c)
 {
     v_sigmoid3(zi, zf, zo);

@@ -114,7 +114,7 @@ FL_INLINE vreal v_sigmoid_clip15(vreal x)
 /* tanh's numerator and denominator (tanh x = num / den), and the result from their quotient. */
 FL_INLINE void v_tanh_parts(vreal x, vreal *num, vreal *den)
 {
-    /* NaN fails both comparisons and stays NaN. */
+    /* NaN stays NaN (v_minc and v_maxc return x when unordered). */
     const vreal xc = v_minc(R(9), v_maxc(R(-9), x));
     const vreal u = xc * xc;
     vreal p = v_set1(-0x1.851e4ap-44f);
@@ -147,7 +147,7 @@ FL_INLINE vreal v_tanh(vreal x)
 #else
 /* |x| >= 0.55: (1 - e) / (1 + e) with e = exp(-2|x|) <= 0.333, no cancellation. From |x| = 20
  * on that is exactly 1 (e <= 4.3e-18 < half an ulp of 1), so the argument stops at -40 and exp
- * needs no underflow guard (NaN passes: both comparisons are false). This is exp's argument. */
+ * needs no underflow guard (NaN passes through v_minc). This is exp's argument. */
 FL_INLINE vreal v_tanh_exparg(vreal ax) { return R(-2) * v_minc(R(20), ax); }
 
 /* tanh from big = (1 - e) / (1 + e) (right for |x| >= 0.55) and, below 0.55, x * P(x^2). */

@@ -53,36 +53,32 @@ FL_INLINE vreal v_negabs(vreal x) { return (vreal)((vint)x | (vint)v_set1(R(-0.0
  * v_minc(c, x) = c < x ? c : x and v_maxc(c, x) = c > x ? c : x (x when unordered). On x86 these
  * are single instructions (minps / maxps return their second operand when either is NaN, which
  * is x here) in place of a compare and a blend: the gate math is bound by the two vector pipes
- * that run both on Zen 1 and Zen 2. Elsewhere, the selects. */
+ * that run both on Zen 1. Elsewhere, the selects. */
+#if FL_ISA == 2 && FL_DOUBLE
+#define FL_X86_MINMAX(op, c, x) ((vreal)_mm512_##op##_pd(_mm512_set1_pd(c), (__m512d)(x)))
+#elif FL_ISA == 2
+#define FL_X86_MINMAX(op, c, x) ((vreal)_mm512_##op##_ps(_mm512_set1_ps(c), (__m512)(x)))
+#elif FL_ISA == 1 && FL_DOUBLE
+#define FL_X86_MINMAX(op, c, x) ((vreal)_mm256_##op##_pd(_mm256_set1_pd(c), (__m256d)(x)))
+#elif FL_ISA == 1
+#define FL_X86_MINMAX(op, c, x) ((vreal)_mm256_##op##_ps(_mm256_set1_ps(c), (__m256)(x)))
+#endif
+
 FL_INLINE vreal v_minc(real c, vreal x)
 {
-#if FL_ISA == 2 && FL_DOUBLE
-    return (vreal)_mm512_min_pd(_mm512_set1_pd(c), (__m512d)x);
-#elif FL_ISA == 2
-    return (vreal)_mm512_min_ps(_mm512_set1_ps(c), (__m512)x);
-#elif FL_ISA == 1 && FL_DOUBLE
-    return (vreal)_mm256_min_pd(_mm256_set1_pd(c), (__m256d)x);
-#elif FL_ISA == 1
-    return (vreal)_mm256_min_ps(_mm256_set1_ps(c), (__m256)x);
+#ifdef FL_X86_MINMAX
+    return FL_X86_MINMAX(min, c, x);
 #else
-    const vreal cv = v_set1(c);
-    return v_sel(cv < x, cv, x);
+    return v_sel(v_set1(c) < x, v_set1(c), x);
 #endif
 }
 
 FL_INLINE vreal v_maxc(real c, vreal x)
 {
-#if FL_ISA == 2 && FL_DOUBLE
-    return (vreal)_mm512_max_pd(_mm512_set1_pd(c), (__m512d)x);
-#elif FL_ISA == 2
-    return (vreal)_mm512_max_ps(_mm512_set1_ps(c), (__m512)x);
-#elif FL_ISA == 1 && FL_DOUBLE
-    return (vreal)_mm256_max_pd(_mm256_set1_pd(c), (__m256d)x);
-#elif FL_ISA == 1
-    return (vreal)_mm256_max_ps(_mm256_set1_ps(c), (__m256)x);
+#ifdef FL_X86_MINMAX
+    return FL_X86_MINMAX(max, c, x);
 #else
-    const vreal cv = v_set1(c);
-    return v_sel(cv > x, cv, x);
+    return v_sel(v_set1(c) > x, v_set1(c), x);
 #endif
 }
 
