@@ -31,14 +31,18 @@ SHAPES = [
     (6400, 1024, 256, False, "S3 projection"),
     (64, 1024, 256, False, "S3 step"),
     (256, 1024, 6400, True, "S3 dW = X^T dG"),
+    (6400, 256, 1024, False, "S3 dX = dG W_ih"),
+    (64, 256, 1024, False, "S3 backward step"),
     (1600, 4096, 512, False, "S4 projection"),
     (16, 4096, 1024, False, "S4 step"),
     (1024, 4096, 1600, True, "S4 dW = H^T dG"),
+    (1600, 512, 4096, False, "S4 dX = dG W_ih"),
 ]
 
 DEFAULT_BLOCKINGS = [
     "",
     "mr=12,kc_bytes=16384,mc_tiles=2,ncq=32",
+    "mr=12,kc_bytes=65536,kca_bytes=16384,mc_tiles=2,ncq=32",
     "mr=6,kc_bytes=32768,mc_tiles=2,ncq=16",
     "mr=6,kc_bytes=16384,mc_tiles=8,ncq=16777216",
 ]
@@ -48,7 +52,7 @@ def parse_blocking(text: str) -> dict:
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, value = part.partition("=")
-        if name not in ("mr", "kc_bytes", "mc_tiles", "ncq"):
+        if name not in ("mr", "kc_bytes", "mc_tiles", "ncq", "kca_bytes"):
             raise SystemExit(f"--blocking: unknown field {name!r} in {text!r}")
         out[name] = int(value)
     return out
@@ -74,7 +78,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--budget", type=float, default=0.15, help="seconds per timing")
     ap.add_argument("--blocking", action="append", default=None,
-                    help="overrides as mr=..,kc_bytes=..,mc_tiles=..,ncq=.. ('' = the path's "
+                    help="overrides as mr=..,kc_bytes=..,mc_tiles=..,ncq=..,kca_bytes=.. ('' = "
+                         "the path's "
                          "choice); repeat to compare")
     ap.add_argument("--shapes", default="", help="indices into the shape list, e.g. 0,1")
     args = ap.parse_args()

@@ -66,7 +66,7 @@ fl_status FL_FN(fl_gemm)(const fl_exec *ex, int trans_a, int trans_b, int m, int
     return FL_OK;
 }
 
-fl_status FL_FN(fl_gemm_blocking)(int isa, const fl_blocking *req, int out[4])
+fl_status FL_FN(fl_gemm_blocking)(int isa, const fl_blocking *req, int out[5])
 {
     const FL_FN(fl_kernels) *k = FL_TABLE_FN(isa);
     if (!k || !out) return k ? FL_ERR_ARG : FL_ERR_ISA;

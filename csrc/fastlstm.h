@@ -111,9 +111,11 @@ typedef struct {
  * of a register tile (1 .. the path's most: 12 with 64-byte vectors, 6 otherwise); kc_bytes: the
  * bytes of one panel's block of k (k rows x 2 vectors of B), which sets the block of k;
  * mc_tiles: the row tiles of A that pass over one panel block before the next panel; ncq: the
- * panels of B a row block takes at a time. Every blocking gives the same bits. */
+ * panels of B a row block takes at a time; kca_bytes: kc_bytes for the products whose A is
+ * transposed and packed (X^T dG), when it should differ (0: kc_bytes, or the path's choice).
+ * Every blocking gives the same bits. */
 typedef struct {
-    int mr, kc_bytes, mc_tiles, ncq;
+    int mr, kc_bytes, mc_tiles, ncq, kca_bytes;
 } fl_blocking;
 
 /* How to run one call: the ISA path (the one its packed weights were made for), the most

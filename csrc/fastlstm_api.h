@@ -99,7 +99,7 @@ fl_status FL_FN(fl_gemm)(const fl_exec *ex, int trans_a, int trans_b, int m, int
 /* The blocking the packed product of an ISA path runs for `req` (NULL or zeros: the path's
  * choice on this CPU): out = {mr, kc, mc, ncq} (tile rows, rows of a block of k, rows of A a
  * block passes over one panel, panels a row block takes). */
-fl_status FL_FN(fl_gemm_blocking)(int isa, const fl_blocking *req, int out[4]);
+fl_status FL_FN(fl_gemm_blocking)(int isa, const fl_blocking *req, int out[5]);
 
 /* One cell step for B rows (seed 003's lstm_step, batched), exact sigmoid, tanh, on natural
  * weights (plain products: a step is too small for packing to pay). gates_out may be NULL; else
@@ -241,7 +241,7 @@ typedef struct {
                               const FL_FN(fl_weights) *w, const FL_FN(fl_fwd_bufs) *f,
                               const FL_FN(fl_bwd_bufs) *b);
     long long (*gemm_scratch_size)(int k, int n);
-    void (*gemm_blocking)(const fl_blocking *req, int out[4]); /* mr, kc, mc, ncq it runs */
+    void (*gemm_blocking)(const fl_blocking *req, int out[5]); /* mr, kc, mc, ncq, kca it runs */
     void (*gemm)(const fl_exec *ex, int trans_a, int trans_b, int m, int n, int k, real alpha,
                  const real *a, int lda, const real *b, int ldb, real beta, real *c, int ldc,
                  real *scratch);

@@ -25,9 +25,9 @@
 #define FL_AP_BYTES 49152
 
 /* The blocking a product runs (gemm_blocking): rows of a register tile (mr <= FL_MR), rows of a
- * block of k (kc), rows of A a block passes over one panel before the next (mc; mca with
- * trans_a, where that block of A is packed and must fit FL_AP_BYTES), and panels of B a row
- * block takes at a time (ncq). Loop bounds only: the packed B depends on FL_NR alone, and every
+ * block of k (kc; kca with trans_a), rows of A a block passes over one panel before the next
+ * (mc; mca with trans_a, where that block of A is packed and must fit FL_AP_BYTES), and panels
+ * of B a row block takes at a time (ncq). Loop bounds only: the packed B depends on FL_NR alone, and every
  * element sums its products in the same order under every blocking, so the bits are the same.
  *
  * The choice. The 32-byte and 16-byte paths: 6-row tiles, 16 KiB panel blocks, 8 tiles a
@@ -37,31 +37,42 @@
  * block stay in L1 together), 32 panels (512 KiB, in L2) a row block. Measured on a Xeon
  * (48 KiB L1, 2 MiB L2), one thread, float32: 6400x256 @ 256x1024 125 -> 166-182 GFLOP/s,
  * 1600x512 @ 512x4096 110 -> 160, float64 1.2-1.4x, against one block of A over all panels.
+ * There, where A is read in place (not trans_a), blocks of k are 64 KiB of panel (512 rows):
+ * C is loaded and stored once a block of k, and in dX = dG W_ih (6400 x 256, k = 1024 at S3)
+ * a thread's C is 3.2 MiB, more than L2, so each block of k streams it from L3 again. The
+ * panel block then outgrows L1, but this L2 feeds two vectors a k step. Measured there, 2
+ * threads, float32, the blockings alternating (bench/gemm_blocking.py): S3 dX 236-246 ->
+ * 262-288 GFLOP/s, S4 dX (k = 4096) 236-242 -> 262-268, the backward step 64x256x1024 146-152
+ * -> 160-161, the S3 forward step 64x1024x256 159-161 -> 168-176, the projections level
+ * (0.97-1.05x); float64 S3 dX 118 -> 139. X^T dG (trans_a) keeps 16 KiB: at 64 KiB its packed
+ * A block holds fewer rows, and S4's H^T dG ran 241 -> 219.
  * 64-byte vectors, a smaller L1 (32 KiB: Zen 4, Skylake-X): there that blocking reaches 84-86
  * GFLOP/s of a core's 116 (Zen 4, float32), below the 32-byte path's 106-109; 6-row tiles
  * (12 accumulators are enough for two FMA pipes of 4 cycles), 32 KiB panel blocks (k = 256
  * rows), 2 tiles a block and 16 panels a row block run it at 104-108, the 32-byte path's
  * level (fl_gemm_blocking and bench/gemm_blocking.py measure the variants). */
 typedef struct {
-    int mr, kc, mc, mca, ncq;
+    int mr, kc, kca, mc, mca, ncq;
 } gemm_blk;
 
 static gemm_blk gemm_blocking(const fl_blocking *req)
 {
-    int mr = FL_MR, kc_bytes = 16384, tiles = 8, ncq = 1 << 24;
+    int mr = FL_MR, kc_bytes = 16384, kca_bytes = 16384, tiles = 8, ncq = 1 << 24;
 #if FL_VBYTES >= 64
     tiles = 2;
     ncq = 32;
+    kc_bytes = 65536;
     const int l1 = fl_l1d_bytes();
     if (l1 > 0 && l1 < 49152) {
         mr = 6;
-        kc_bytes = 32768;
+        kc_bytes = kca_bytes = 32768;
         ncq = 16;
     }
 #endif
     if (req) { /* a test's or tuning run's blocking, each value within what the code allows */
         if (req->mr > 0) mr = req->mr < FL_MR ? req->mr : FL_MR;
-        if (req->kc_bytes > 0) kc_bytes = req->kc_bytes;
+        if (req->kc_bytes > 0) kc_bytes = kca_bytes = req->kc_bytes;
+        if (req->kca_bytes > 0) kca_bytes = req->kca_bytes;
         if (req->mc_tiles > 0) tiles = req->mc_tiles < 4096 ? req->mc_tiles : 4096;
         if (req->ncq > 0) ncq = req->ncq < (1 << 24) ? req->ncq : 1 << 24;
     }
@@ -70,20 +81,23 @@ static gemm_blk gemm_blocking(const fl_blocking *req)
     const int kc_most = FL_AP_BYTES / (mr * (int)sizeof(real)); /* one tile of packed A fits */
     b.kc = kc_bytes / (int)(FL_NR * sizeof(real));
     b.kc = b.kc < 1 ? 1 : b.kc > kc_most ? kc_most : b.kc;
+    b.kca = kca_bytes / (int)(FL_NR * sizeof(real));
+    b.kca = b.kca < 1 ? 1 : b.kca > kc_most ? kc_most : b.kca;
     b.mc = tiles * mr;
-    const int mca_most = FL_AP_BYTES / (b.kc * (int)sizeof(real)) / mr * mr;
+    const int mca_most = FL_AP_BYTES / (b.kca * (int)sizeof(real)) / mr * mr;
     b.mca = b.mc < mca_most ? b.mc : mca_most;
     b.ncq = ncq;
     return b;
 }
 
-static void k_gemm_blocking(const fl_blocking *req, int out[4])
+static void k_gemm_blocking(const fl_blocking *req, int out[5])
 {
     const gemm_blk b = gemm_blocking(req);
     out[0] = b.mr;
     out[1] = b.kc;
     out[2] = b.mc;
     out[3] = b.ncq;
+    out[4] = b.kca;
 }
 
 /* With trans_a, a row tile's A is MR values of each of k rows of the stored matrix, k lines
@@ -278,7 +292,7 @@ typedef struct {
 /* Rows [i0, i1) x panels [q0, q1) of the product, panels [q0, q1) no wider than bk.ncq. */
 static void gemm_block_panels(const gemm_args *g, int i0, int i1, int q0, int q1)
 {
-    const int k = g->k, MR = g->bk.mr, KC = g->bk.kc;
+    const int k = g->k, MR = g->bk.mr, KC = g->trans_a ? g->bk.kca : g->bk.kc;
     const int mc = g->trans_a ? g->bk.mca : g->bk.mc;
     real ap[FL_AP_BYTES / sizeof(real)]; /* A's block, packed (trans_a only) */
     for (int k0 = 0; k0 < k || k0 == 0; k0 += KC) {

@@ -238,13 +238,13 @@ def run_cli(*args, cwd=None, in_subprocess=False):
 
 
 # Blockings the packed product may run (fl_blocking overrides; {} is the path's own choice):
-# the two AVX-512 choices, the smallest of everything (1-row tiles, one row of k a block, one
+# the two AVX-512 choices (blocks of k apart for X^T dG in the first), the smallest of everything (1-row tiles, one row of k a block, one
 # tile and one panel a block), odd sizes that leave partial blocks everywhere, and values past
 # every limit (clamped to what the code allows).
-BLOCKINGS = [{}, {"mr": 12, "kc_bytes": 16384, "mc_tiles": 2, "ncq": 32},
+BLOCKINGS = [{}, {"mr": 12, "kc_bytes": 65536, "kca_bytes": 16384, "mc_tiles": 2, "ncq": 32},
              {"mr": 6, "kc_bytes": 32768, "mc_tiles": 2, "ncq": 16},
              {"mr": 1, "kc_bytes": 1, "mc_tiles": 1, "ncq": 1},
-             {"mr": 5, "kc_bytes": 3000, "mc_tiles": 3, "ncq": 3},
+             {"mr": 5, "kc_bytes": 3000, "kca_bytes": 700, "mc_tiles": 3, "ncq": 3},
              {"mr": 1000, "kc_bytes": 2**29, "mc_tiles": 2**29, "ncq": 2**29}]
 
 

@@ -83,26 +83,33 @@ def test_the_blocking_a_path_runs(dtype, isa, blocking):
         assert 1 <= got["mr"] <= most_rows and got["mr"] == min(blk.get("mr", got["mr"]),
                                                                most_rows)
         assert 1 <= got["kc"] and got["kc"] * got["mr"] * size <= 49152
-        if blk.get("kc_bytes"):
-            assert got["kc"] == max(1, min(blk["kc_bytes"] // (2 * vl * size),
-                                           49152 // (got["mr"] * size)))
+        assert 1 <= got["kca"] and got["kca"] * got["mr"] * size <= 49152
+        if blk.get("kc_bytes"):  # sets both blocks of k, unless kca_bytes sets the second
+            for key in ("kc", "kca"):
+                want = blk.get("kca_bytes", blk["kc_bytes"]) if key == "kca" else blk["kc_bytes"]
+                assert got[key] == max(1, min(want // (2 * vl * size),
+                                              49152 // (got["mr"] * size)))
         assert got["mc"] % got["mr"] == 0 and got["mc"] >= got["mr"]
         assert 1 <= got["ncq"] <= 2**24
     blocking({})
     got = _core.gemm_blocking(dtype)
+    panel_bytes = {key: got[key] * 2 * vl * size for key in ("kc", "kca")}
     if isa == "avx512":
         small_l1 = 0 < _core.l1d_bytes() < 49152
         assert got["mr"] == (6 if small_l1 else 12)
-        assert got["kc"] * 2 * vl * size == (32768 if small_l1 else 16384)
+        assert panel_bytes == ({"kc": 32768, "kca": 32768} if small_l1
+                               else {"kc": 65536, "kca": 16384})
     else:
-        assert got["mr"] == 6 and got["kc"] * 2 * vl * size == 16384
+        assert got["mr"] == 6 and panel_bytes == {"kc": 16384, "kca": 16384}
 
 
 def test_set_gemm_blocking_refuses_bad_values(blocking):
-    for bad in ({"mr": -1}, {"kc_bytes": 1.5}, {"ncq": 2**31}, {"mc_tiles": True}):
+    for bad in ({"mr": -1}, {"kc_bytes": 1.5}, {"ncq": 2**31}, {"mc_tiles": True},
+                {"kca_bytes": -3}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             _core._set_gemm_blocking(**bad)
-    assert _core._set_gemm_blocking() == {"mr": 0, "kc_bytes": 0, "mc_tiles": 0, "ncq": 0}
+    assert _core._set_gemm_blocking() == {"mr": 0, "kc_bytes": 0, "mc_tiles": 0, "ncq": 0,
+                                          "kca_bytes": 0}
 
 
 def test_l1d_bytes_is_what_the_system_reports():

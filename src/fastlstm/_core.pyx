@@ -208,7 +208,7 @@ def online_cpus():
 
 
 cdef fl_blocking _blocking  # the product's blocking: zeros (the path's choice) but in tuning runs
-_blocking.mr = _blocking.kc_bytes = _blocking.mc_tiles = _blocking.ncq = 0
+_blocking.mr = _blocking.kc_bytes = _blocking.mc_tiles = _blocking.ncq = _blocking.kca_bytes = 0
 
 
 cdef fl_exec _exec(int isa_code, int threads, int split, int step=FL_STEP_AUTO):
@@ -229,12 +229,13 @@ def l1d_bytes():
     return fl_l1d_bytes()
 
 
-def _set_gemm_blocking(mr=0, kc_bytes=0, mc_tiles=0, ncq=0):
+def _set_gemm_blocking(mr=0, kc_bytes=0, mc_tiles=0, ncq=0, kca_bytes=0):
     """Override the packed product's blocking for this process (tests and tuning runs; 0
     keeps the path's choice for a field; not thread-safe with calls in flight). The results
     are the same bits under every blocking. Returns the previous overrides as a dict."""
     global _blocking
-    new = {"mr": mr, "kc_bytes": kc_bytes, "mc_tiles": mc_tiles, "ncq": ncq}
+    new = {"mr": mr, "kc_bytes": kc_bytes, "mc_tiles": mc_tiles, "ncq": ncq,
+           "kca_bytes": kca_bytes}
     for name, value in new.items():
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**30:
             raise ValueError(f"{name}: expected an int in [0, 2**30), got {value!r}")
@@ -246,10 +247,11 @@ def _set_gemm_blocking(mr=0, kc_bytes=0, mc_tiles=0, ncq=0):
 def gemm_blocking(dtype="float32", isa_code=None):
     """The blocking the packed product of an ISA path (default: the one in use) runs now:
     {"mr": tile rows, "kc": rows of a block of k, "mc": rows of A a block passes over one
-    panel, "ncq": panels a row block takes}."""
+    panel, "ncq": panels a row block takes, "kca": rows of a block of k where A is transposed
+    and packed (X^T dG)}."""
     import numpy as np
     cdef int code = _isa if isa_code is None else isa_code
-    cdef int out[4]
+    cdef int out[5]
     cdef fl_status st
     if np.dtype(dtype) == np.float32:
         st = fl_gemm_blocking_f32(code, &_blocking, out)
@@ -258,7 +260,7 @@ def gemm_blocking(dtype="float32", isa_code=None):
     else:
         raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}")
     _check(st, "gemm_blocking")
-    return {"mr": out[0], "kc": out[1], "mc": out[2], "ncq": out[3]}
+    return {"mr": out[0], "kc": out[1], "mc": out[2], "ncq": out[3], "kca": out[4]}
 
 
 SPLITS = {"auto": FL_SPLIT_AUTO, "batch": FL_SPLIT_BATCH, "units": FL_SPLIT_UNITS,

@@ -28,7 +28,7 @@ cdef extern from "fastlstm.h" nogil:
         double wall_seconds
 
     ctypedef struct fl_blocking:
-        int mr, kc_bytes, mc_tiles, ncq
+        int mr, kc_bytes, mc_tiles, ncq, kca_bytes
 
     ctypedef struct fl_exec:
         int isa
